@@ -1,0 +1,44 @@
+import cors from '@koa/cors';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { createErrorHandler } from './http/error-handler.js';
+import { createRequestLog } from './http/request-log.js';
+import { securityHeaders } from './http/security-headers.js';
+import type { createAuthRouter } from './http/routes/auth.js';
+
+type AnyRouter = ReturnType<typeof createAuthRouter>;
+
+/**
+ * Composes the Koa application from routers that were built with their dependencies. No side
+ * effects at import; everything it uses is passed in.
+ */
+export function createApp(deps: { logger: Logger; config: Pick<Config, 'trustProxy' | 'corsOrigins'>; routers: readonly AnyRouter[] }): Koa {
+  const app = new Koa({ proxy: deps.config.trustProxy });
+  const allowed = new Set(deps.config.corsOrigins);
+  app.use(createRequestLog(deps.logger));
+  app.use(createErrorHandler(deps.logger));
+  app.use(securityHeaders);
+  // CORS is an explicit allowlist: any other Origin (including `null`) gets no CORS headers at all.
+  app.use(
+    cors({
+      origin: (ctx) => (allowed.has(ctx.get('origin')) ? ctx.get('origin') : ''),
+      credentials: true,
+      allowMethods: ['GET', 'POST'],
+      allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID'],
+      exposeHeaders: ['Retry-After', 'WWW-Authenticate', 'X-Request-Id'],
+      maxAge: 600,
+    }),
+  );
+  for (const router of deps.routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: false }));
+  }
+  // Errors are answered by the error handler; this only keeps Koa from printing them to stderr.
+  // A client that goes away mid-stream is routine, not an error.
+  app.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ERR_STREAM_PREMATURE_CLOSE' || error.code === 'ECONNRESET' || error.code === 'EPIPE') return;
+    deps.logger.debug({ err: error }, 'koa error');
+  });
+  return app;
+}

@@ -1,0 +1,79 @@
+import type { AccessClaims } from './token-service.js';
+
+export type Revocation =
+  | { readonly kind: 'session'; readonly sessionId: string }
+  | { readonly kind: 'subject'; readonly subject: string; readonly reason: string };
+
+/**
+ * Access tokens are verified statelessly, so revoking one needs a deny-list. It is keyed by the
+ * refresh-token family (`sid`, for logout and reuse detection) and by subject (password change,
+ * account removal): never by the token string, because several strings verify as the same token
+ * (jose accepts a signature whose spare trailing bits differ). An entry only needs to live as
+ * long as a token issued before it could still be valid (access TTL + clock tolerance), which
+ * bounds the list by the revocations of one TTL.
+ *
+ * Listeners are told at once, so open streams end without waiting for their token to expire.
+ */
+export class RevocationList {
+  /** sessionId -> epoch ms at which the entry may be forgotten. */
+  private readonly sessions = new Map<string, number>();
+  /** subject -> { tokens with `iat` at or before this second are revoked, entry expiry }. */
+  private readonly subjects = new Map<string, { throughSecond: number; forgetAt: number }>();
+  private readonly listeners = new Set<(revocation: Revocation) => void>();
+
+  constructor(
+    private readonly options: { retentionMs: number; clock?: () => number },
+  ) {}
+
+  private get now(): number {
+    return (this.options.clock ?? Date.now)();
+  }
+
+  revokeSession(sessionId: string): void {
+    this.sweep();
+    this.sessions.set(sessionId, this.now + this.options.retentionMs);
+    this.emit({ kind: 'session', sessionId });
+  }
+
+  /**
+   * Revokes every token of `subject` issued up to now. Token `iat` has one-second resolution, so
+   * the whole current second is revoked; `notBefore` tells the issuer to stamp new tokens after it.
+   */
+  revokeSubject(subject: string, reason: string): void {
+    this.sweep();
+    const now = this.now;
+    this.subjects.set(subject, { throughSecond: Math.floor(now / 1000), forgetAt: now + this.options.retentionMs });
+    this.emit({ kind: 'subject', subject, reason });
+  }
+
+  isRevoked(claims: Pick<AccessClaims, 'subject' | 'sessionId' | 'issuedAt'>): boolean {
+    if (claims.sessionId !== undefined && this.sessions.has(claims.sessionId)) return true;
+    const entry = this.subjects.get(claims.subject);
+    return entry !== undefined && claims.issuedAt <= entry.throughSecond;
+  }
+
+  /** The earliest `iat` (epoch seconds) a new token for `subject` may carry and still be valid. */
+  notBefore(subject: string): number | undefined {
+    const entry = this.subjects.get(subject);
+    return entry === undefined ? undefined : entry.throughSecond + 1;
+  }
+
+  onRevoke(listener: (revocation: Revocation) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get size(): number {
+    return this.sessions.size + this.subjects.size;
+  }
+
+  private emit(revocation: Revocation): void {
+    for (const listener of this.listeners) listener(revocation);
+  }
+
+  private sweep(): void {
+    const now = this.now;
+    for (const [key, forgetAt] of this.sessions) if (forgetAt <= now) this.sessions.delete(key);
+    for (const [key, entry] of this.subjects) if (entry.forgetAt <= now) this.subjects.delete(key);
+  }
+}

@@ -1,0 +1,222 @@
+import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, errors, exportJWK, jwtVerify, SignJWT, type JWK } from 'jose';
+import { z } from 'zod';
+import { BearerError } from '../errors.js';
+import { parseSelector, type Selector } from '../topics/selector.js';
+import { ACCOUNT_NAME } from './user-store.js';
+
+/**
+ * Signs and verifies access tokens: the only module that imports jose. Verification pins
+ * everything the token could otherwise choose for itself (RFC 8725 §3.1): the algorithm, the
+ * key, `typ` (`at+jwt`, RFC 9068 §2.1), issuer and audience; requires `exp`, `iat`, `sub`, `jti`
+ * and `client_id`; bounds the token's age and lifetime by our own TTL (a token claiming a 10-year
+ * `exp` is refused); and checks the topic grants' shape before anything trusts them.
+ */
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+
+/** Longer tokens are refused before any parsing; ours are well under 2 KiB. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+export interface TopicGrants {
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
+}
+
+export interface AccessClaims {
+  readonly subject: string;
+  readonly tokenId: string;
+  readonly clientId: string;
+  /** The refresh-token family this token came from; absent for client-credentials tokens. */
+  readonly sessionId: string | undefined;
+  readonly issuedAt: number;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+  readonly grants: TopicGrants;
+  readonly publish: readonly Selector[];
+  readonly subscribe: readonly Selector[];
+}
+
+export interface IssuedAccessToken {
+  readonly token: string;
+  readonly tokenId: string;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+  readonly expiresIn: number;
+}
+
+export interface TokenService {
+  readonly algorithm: string;
+  issueAccessToken(input: {
+    subject: string;
+    clientId: string;
+    sessionId?: string;
+    grants: TopicGrants;
+    /** Epoch seconds; the token's `iat` is never earlier (see `revocations.ts`). */
+    notBefore?: number;
+  }): Promise<IssuedAccessToken>;
+  /** @throws BearerError (`invalid_token`) for any failure, with the reason kept for logs. */
+  verifyAccessToken(token: string): Promise<AccessClaims>;
+  jwks(): { keys: JWK[] };
+}
+
+export type SigningMaterial =
+  | { readonly alg: 'EdDSA' | 'ES256'; readonly privateKey: KeyObject; readonly publicKey: KeyObject }
+  | { readonly alg: 'HS256'; readonly secret: Uint8Array };
+
+export interface TokenServiceOptions {
+  readonly signing: SigningMaterial;
+  readonly issuer: string;
+  readonly audience: string;
+  /** Access-token lifetime in seconds. */
+  readonly ttl: number;
+  /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. */
+  readonly clockTolerance: number;
+  readonly clock?: () => number;
+  readonly randomId?: () => string;
+}
+
+const selectorList = z.array(z.string().max(300)).max(64);
+const grantsClaim = z.object({ publish: selectorList, subscribe: selectorList }).strict();
+const payloadSchema = z.object({
+  sub: z.string().regex(ACCOUNT_NAME),
+  jti: z.string().min(1).max(64),
+  client_id: z.string().min(1).max(64),
+  sid: z.string().min(1).max(64).optional(),
+  iat: z.number().int(),
+  exp: z.number().int(),
+  topics: grantsClaim,
+});
+
+/**
+ * Compiled selectors by source text. Grants come from role templates expanded per account, so the
+ * number of distinct strings is about (accounts x selectors per role). 10,000 entries (~2 MB)
+ * keeps every active account's selectors compiled; past it the cache starts over rather than
+ * tracking recency, which costs one re-parse per selector and nothing else.
+ */
+const SELECTOR_CACHE_LIMIT = 10_000;
+const selectorCache = new Map<string, Selector>();
+function compile(source: string): Selector {
+  let selector = selectorCache.get(source);
+  if (selector === undefined) {
+    selector = parseSelector(source);
+    if (selectorCache.size >= SELECTOR_CACHE_LIMIT) selectorCache.clear();
+    selectorCache.set(source, selector);
+  }
+  return selector;
+}
+
+/**
+ * Builds the token service.
+ * @throws Error when a required option is missing or unsafe: a factory with no key refuses to build.
+ */
+export async function createTokenService(options: TokenServiceOptions): Promise<TokenService> {
+  const { signing, issuer, audience, ttl, clockTolerance } = options;
+  if (!issuer || !audience) throw new Error('createTokenService: issuer and audience are required');
+  if (!(ttl > 0)) throw new Error('createTokenService: ttl must be positive');
+  const clock = options.clock ?? Date.now;
+  const randomId = options.randomId ?? randomUUID;
+
+  let signKey: KeyObject;
+  let verifyKey: KeyObject;
+  let jwk: JWK | undefined;
+  let kid: string | undefined;
+  if (signing.alg === 'HS256') {
+    if (!(signing.secret instanceof Uint8Array) || signing.secret.length < 32) {
+      throw new Error('createTokenService: an HS256 secret of at least 32 bytes is required');
+    }
+    signKey = verifyKey = createSecretKey(signing.secret);
+  } else {
+    if (signing.privateKey?.type !== 'private' || signing.publicKey?.type !== 'public') {
+      throw new Error('createTokenService: a private and a public key are required');
+    }
+    signKey = signing.privateKey;
+    verifyKey = signing.publicKey;
+    const exported = await exportJWK(signing.publicKey);
+    kid = await calculateJwkThumbprint(exported);
+    jwk = { ...exported, kid, alg: signing.alg, use: 'sig' };
+  }
+
+  return {
+    algorithm: signing.alg,
+
+    async issueAccessToken(input) {
+      const now = Math.floor(clock() / 1000);
+      const issuedAt = Math.max(now, input.notBefore ?? 0);
+      const expiresAt = issuedAt + ttl;
+      const tokenId = randomId();
+      const claims: Record<string, unknown> = {
+        client_id: input.clientId,
+        topics: { publish: [...input.grants.publish], subscribe: [...input.grants.subscribe] },
+      };
+      if (input.sessionId !== undefined) claims.sid = input.sessionId;
+      const token = await new SignJWT(claims)
+        .setProtectedHeader(kid === undefined ? { alg: signing.alg, typ: ACCESS_TOKEN_TYPE } : { alg: signing.alg, typ: ACCESS_TOKEN_TYPE, kid })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setSubject(input.subject)
+        .setJti(tokenId)
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(expiresAt)
+        .sign(signKey);
+      return { token, tokenId, expiresAt, expiresIn: expiresAt - now };
+    },
+
+    async verifyAccessToken(token) {
+      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+        throw BearerError.invalid('malformed');
+      }
+      let payload: unknown;
+      try {
+        ({ payload } = await jwtVerify(token, verifyKey, {
+          algorithms: [signing.alg],
+          issuer,
+          audience,
+          typ: ACCESS_TOKEN_TYPE,
+          requiredClaims: ['exp', 'iat', 'sub', 'jti'],
+          clockTolerance,
+          maxTokenAge: ttl + clockTolerance,
+          currentDate: new Date(clock()),
+        }));
+      } catch (error) {
+        throw BearerError.invalid(reasonOf(error), error);
+      }
+      const parsed = payloadSchema.safeParse(payload);
+      if (!parsed.success) throw BearerError.invalid('claims');
+      const claims = parsed.data;
+      if (claims.exp - claims.iat > ttl) throw BearerError.invalid('lifetime');
+      let publish: Selector[];
+      let subscribe: Selector[];
+      try {
+        publish = claims.topics.publish.map(compile);
+        subscribe = claims.topics.subscribe.map(compile);
+      } catch (error) {
+        throw BearerError.invalid('claims', error);
+      }
+      return {
+        subject: claims.sub,
+        tokenId: claims.jti,
+        clientId: claims.client_id,
+        sessionId: claims.sid,
+        issuedAt: claims.iat,
+        expiresAt: claims.exp,
+        grants: claims.topics,
+        publish,
+        subscribe,
+      };
+    },
+
+    jwks() {
+      return { keys: jwk === undefined ? [] : [jwk] };
+    },
+  };
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'expired';
+  if (error instanceof errors.JWTClaimValidationFailed) return `claim_${error.claim}`;
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'signature';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm';
+  if (error instanceof errors.JOSEError) return error.code;
+  return 'malformed';
+}

@@ -1,0 +1,72 @@
+import type { Selector } from '../topics/selector.js';
+import type { EventIdParts } from './event-id.js';
+
+/** One published event, as every subscriber sees it. Immutable once created. */
+export interface BusEvent {
+  readonly id: string;
+  readonly idParts: EventIdParts;
+  readonly topics: readonly string[];
+  /** The SSE `event:` field: the publisher's type, or `message`. */
+  readonly type: string;
+  /** The published value as JSON text (one line: JSON.stringify never emits a raw line break). */
+  readonly data: string;
+  readonly publishedAt: number;
+  /** The SSE frame, serialised once and written as-is to every subscriber. */
+  readonly frame: Buffer;
+}
+
+export interface PublishRequest {
+  /** Validated topic names (`topics/topic.ts`), deduplicated. */
+  readonly topics: readonly string[];
+  readonly type: string;
+  /** JSON text of the data. */
+  readonly data: string;
+  /** The publishing account; scopes the idempotency key. */
+  readonly publisher: string;
+  readonly idempotencyKey?: string;
+}
+
+export interface PublishResult {
+  readonly event: BusEvent;
+  /** True when the idempotency key had been used already: `event` is the original. */
+  readonly duplicate: boolean;
+}
+
+/** Receives live events. Called synchronously from the bus's dispatch loop: must not throw or block. */
+export interface EventSink {
+  deliver(event: BusEvent): void;
+}
+
+export interface Subscription {
+  unsubscribe(): void;
+}
+
+export type ReplayResult =
+  | { readonly kind: 'events'; readonly events: readonly BusEvent[] }
+  | {
+      readonly kind: 'reset';
+      readonly reason: 'history_exhausted' | 'unknown_event_id';
+      /** The newest event id the bus knows of, to move the client's Last-Event-ID forward. */
+      readonly headId: string | undefined;
+    };
+
+/**
+ * The event bus: the only thing publishers and subscribers share. Implementations (memory, Redis)
+ * pass the same contract tests in `test/contract/`.
+ */
+export interface EventBus {
+  /**
+   * Stores the event in history and delivers it to live subscribers.
+   * @throws ConflictError (`idempotency_key_reused`) when the key was used with another payload.
+   * @throws ServiceUnavailableError when the event could not be stored.
+   */
+  publish(request: PublishRequest): Promise<PublishResult>;
+  /** Delivers every later event on a topic matched by any of `selectors` to `sink`, once per event. */
+  subscribe(selectors: readonly Selector[], sink: EventSink): Subscription;
+  /**
+   * The events after `since` on topics matched by `selectors`, oldest first, without duplicates;
+   * or a reset when history cannot prove that nothing in between was lost.
+   */
+  replay(selectors: readonly Selector[], since: string): Promise<ReplayResult>;
+  close(): Promise<void>;
+}

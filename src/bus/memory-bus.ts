@@ -1,0 +1,151 @@
+import { ServiceUnavailableError } from '../errors.js';
+import { anyMatches, type Selector } from '../topics/selector.js';
+import { createBusEvent } from './bus-event.js';
+import type { BusEvent, EventBus, EventSink, PublishRequest, PublishResult, ReplayResult, Subscription } from './event-bus.js';
+import { compareEventIds, EventIdGenerator, formatEventId, parseEventId, type EventIdParts } from './event-id.js';
+import { IdempotencyCache, publishFingerprint } from './idempotency-cache.js';
+import { LocalFanout } from './local-fanout.js';
+
+export interface MemoryBusOptions {
+  /** Events kept per topic for Last-Event-ID replay. 0 keeps none. */
+  readonly historySize: number;
+  /** How long an event stays replayable. */
+  readonly historyTtlMs: number;
+  /** Topics with history; past it the least recently published topic is forgotten. */
+  readonly maxTopics: number;
+  readonly idempotencyTtlMs: number;
+  readonly idempotencyMaxKeys: number;
+  readonly clock?: () => number;
+}
+
+interface TopicHistory {
+  readonly events: BusEvent[];
+  /** The newest id dropped from this topic's history: a replay from before it may miss events. */
+  trimmedThrough: EventIdParts | undefined;
+}
+
+/**
+ * The embedded default bus: history and fan-out in this process. History is bounded three ways,
+ * each configurable: events per topic, event age, and topics (least recently published go first).
+ * Whatever is dropped is remembered as a watermark, so a replay that would cross a gap answers
+ * `reset` instead of silently skipping events.
+ */
+export class MemoryBus implements EventBus {
+  private readonly fanout = new LocalFanout();
+  private readonly topics = new Map<string, TopicHistory>();
+  private readonly ids: EventIdGenerator;
+  private readonly idempotency: IdempotencyCache<BusEvent>;
+  private readonly clock: () => number;
+  /** Ids at or before this were issued by an earlier process (or none): this bus cannot replay them. */
+  private readonly start: EventIdParts;
+  private head: EventIdParts | undefined;
+  /** The newest id of any event dropped along with a whole topic. */
+  private evictedThrough: EventIdParts | undefined;
+  private closed = false;
+
+  constructor(private readonly options: MemoryBusOptions) {
+    this.clock = options.clock ?? Date.now;
+    this.start = { ms: Math.floor(this.clock()), seq: 0 };
+    this.ids = new EventIdGenerator(this.clock, this.start);
+    this.idempotency = new IdempotencyCache({
+      ttlMs: options.idempotencyTtlMs,
+      maxKeys: options.idempotencyMaxKeys,
+      clock: this.clock,
+    });
+  }
+
+  async publish(request: PublishRequest): Promise<PublishResult> {
+    if (this.closed) throw new ServiceUnavailableError('shutting_down', 'The server is shutting down.');
+    const fingerprint = request.idempotencyKey === undefined ? undefined : publishFingerprint(request);
+    if (fingerprint !== undefined) {
+      const original = this.idempotency.lookup(request.publisher, request.idempotencyKey!, fingerprint);
+      if (original !== undefined) return { event: original, duplicate: true };
+    }
+    const now = this.clock();
+    const idParts = this.ids.next();
+    const event = createBusEvent({ idParts, topics: request.topics, type: request.type, data: request.data, publishedAt: now });
+    this.head = idParts;
+    for (const topic of event.topics) this.record(topic, event, now);
+    if (fingerprint !== undefined) this.idempotency.remember(request.publisher, request.idempotencyKey!, fingerprint, event);
+    this.fanout.dispatch(event);
+    return { event, duplicate: false };
+  }
+
+  subscribe(selectors: readonly Selector[], sink: EventSink): Subscription {
+    return this.fanout.subscribe(selectors, sink);
+  }
+
+  async replay(selectors: readonly Selector[], since: string): Promise<ReplayResult> {
+    const from = parseEventId(since);
+    const headId = this.head === undefined ? undefined : formatEventId(this.head);
+    if (from === undefined || compareEventIds(from, this.head ?? this.start) > 0) {
+      return { kind: 'reset', reason: 'unknown_event_id', headId };
+    }
+    const exhausted: ReplayResult = { kind: 'reset', reason: 'history_exhausted', headId };
+    if (compareEventIds(from, this.start) < 0) return exhausted;
+    if (this.evictedThrough !== undefined && compareEventIds(from, this.evictedThrough) < 0) return exhausted;
+
+    const now = this.clock();
+    const found: BusEvent[] = [];
+    for (const [topic, history] of this.topics) {
+      if (!anyMatches(selectors, topic)) continue;
+      this.trimByAge(history, now);
+      if (history.trimmedThrough !== undefined && compareEventIds(from, history.trimmedThrough) < 0) return exhausted;
+      // History is in id order: walk back from the newest until reaching `from`.
+      let i = history.events.length;
+      while (i > 0 && compareEventIds(history.events[i - 1]!.idParts, from) > 0) i--;
+      for (let j = i; j < history.events.length; j++) found.push(history.events[j]!);
+    }
+    found.sort((a, b) => compareEventIds(a.idParts, b.idParts));
+    // An event on two matching topics sits in both histories: keep it once.
+    const events = found.filter((event, index) => index === 0 || found[index - 1] !== event);
+    return { kind: 'events', events };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  /**
+   * Drops expired events from every topic; the server calls it on a timer. A topic left empty
+   * keeps its watermark (a few bytes) rather than folding it into the global one, which would
+   * make every subscriber reset, not just this topic's.
+   */
+  sweep(): void {
+    const now = this.clock();
+    for (const history of this.topics.values()) this.trimByAge(history, now);
+  }
+
+  private record(topic: string, event: BusEvent, now: number): void {
+    let history = this.topics.get(topic);
+    if (history === undefined) {
+      history = { events: [], trimmedThrough: undefined };
+    } else {
+      this.topics.delete(topic); // re-inserted below: Map order is least recently published first
+    }
+    this.topics.set(topic, history);
+    history.events.push(event);
+    const excess = history.events.length - this.options.historySize;
+    if (excess > 0) history.trimmedThrough = history.events.splice(0, excess).at(-1)!.idParts;
+    this.trimByAge(history, now);
+    while (this.topics.size > this.options.maxTopics) {
+      const [oldest, oldestHistory] = this.topics.entries().next().value!;
+      this.evict(oldest, oldestHistory);
+    }
+  }
+
+  private trimByAge(history: TopicHistory, now: number): void {
+    const cutoff = now - this.options.historyTtlMs;
+    let drop = 0;
+    while (drop < history.events.length && history.events[drop]!.publishedAt <= cutoff) drop++;
+    if (drop > 0) history.trimmedThrough = history.events.splice(0, drop).at(-1)!.idParts;
+  }
+
+  private evict(topic: string, history: TopicHistory): void {
+    this.topics.delete(topic);
+    const newest = history.events.at(-1)?.idParts ?? history.trimmedThrough;
+    if (newest !== undefined && (this.evictedThrough === undefined || compareEventIds(newest, this.evictedThrough) > 0)) {
+      this.evictedThrough = newest;
+    }
+  }
+}

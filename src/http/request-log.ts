@@ -1,0 +1,34 @@
+import { randomUUID } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import type { Logger } from 'pino';
+
+/**
+ * One structured line per request. It logs the path without the query string and no headers or
+ * bodies, so no token, password or cookie can reach the log; the subject is logged once the
+ * request is authenticated. Streams are logged when they open (status 200 and the time to open).
+ */
+export function createRequestLog(logger: Logger) {
+  return async function requestLog(ctx: Context, next: Next): Promise<void> {
+    const started = performance.now();
+    const id = randomUUID();
+    ctx.set('X-Request-Id', id);
+    try {
+      await next();
+    } finally {
+      const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
+      logger.info(
+        {
+          req: id,
+          method: ctx.method,
+          path: ctx.path,
+          status,
+          ms: Math.round((performance.now() - started) * 10) / 10,
+          ip: ctx.ip,
+          sub: ctx.state.subject,
+          authFailure: ctx.state.authFailure,
+        },
+        'request',
+      );
+    }
+  };
+}

@@ -1,0 +1,209 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { RoleTable } from '../../config.js';
+import { resolveGrants } from '../../auth/grants.js';
+import type { LoginThrottle } from '../../auth/login-throttle.js';
+import type { PasswordVerifier } from '../../auth/password.js';
+import type { RefreshTokenStore } from '../../auth/refresh-token-store.js';
+import type { RevocationList } from '../../auth/revocations.js';
+import type { TokenService } from '../../auth/token-service.js';
+import { ACCOUNT_NAME, type Account, type UserStore } from '../../auth/user-store.js';
+import { AppError, OAuthError } from '../../errors.js';
+import type { Authenticator } from '../authenticate.js';
+import type { CookiePolicy } from '../cookies.js';
+import { REALM } from '../error-handler.js';
+import { createBodyParser, parseWith } from '../request-body.js';
+
+/** The client id of tokens obtained through first-party sign-in (RFC 9068 requires `client_id`). */
+export const FIRST_PARTY_CLIENT_ID = 'notify-web';
+
+export interface AuthRouterDeps {
+  readonly users: UserStore;
+  readonly passwords: PasswordVerifier;
+  readonly tokens: TokenService;
+  readonly refreshTokens: RefreshTokenStore;
+  readonly revocations: RevocationList;
+  readonly throttle: LoginThrottle;
+  readonly roles: RoleTable;
+  readonly cookies: CookiePolicy;
+  readonly authenticate: Authenticator;
+  readonly maxBodyBytes: number;
+  /** Seconds. */
+  readonly refreshTokenAbsoluteTtl: number;
+}
+
+/** Form bodies send booleans as text. */
+const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')]);
+/** Bounded so that an attacker cannot make us hash a megabyte. */
+const secret = z.string().min(1).max(1024);
+
+const loginBody = z.object({ username: z.string().min(1).max(256), password: secret, cookie: flag.optional() }).strict();
+const refreshBody = z
+  .object({ grant_type: z.literal('refresh_token'), refresh_token: z.string().min(1).max(256).optional(), cookie: flag.optional(), scope: z.string().max(1024).optional() })
+  .strict();
+const clientCredentialsBody = z
+  .object({ grant_type: z.literal('client_credentials'), client_id: z.string().min(1).max(256).optional(), client_secret: secret.optional(), scope: z.string().max(1024).optional() })
+  .strict();
+const revokeBody = z.object({ token: z.string().min(1).max(8192), token_type_hint: z.string().max(64).optional() }).strict();
+
+/**
+ * Sign-in, the OAuth 2.0 token endpoint (refresh rotation, client credentials), revocation and
+ * logout. Every answer that carries a token is `Cache-Control: no-store` (RFC 6749 §5.1).
+ */
+export function createAuthRouter(deps: AuthRouterDeps): Router {
+  const router = new Router();
+  const body = createBodyParser({ maxBytes: deps.maxBodyBytes, types: ['json', 'form'] });
+
+  async function issue(ctx: Context, account: Account, options: { sessionId?: string; refreshToken?: string; cookie?: boolean; clientId: string }) {
+    const grants = resolveGrants(deps.roles, account.roles, account.name);
+    const access = await deps.tokens.issueAccessToken({
+      subject: account.name,
+      clientId: options.clientId,
+      sessionId: options.sessionId,
+      grants,
+      notBefore: deps.revocations.notBefore(account.name),
+    });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Pragma', 'no-cache');
+    if (options.cookie === true && options.refreshToken !== undefined) {
+      deps.cookies.setTokens(ctx, {
+        access: access.token,
+        accessMaxAgeMs: access.expiresIn * 1000,
+        refresh: options.refreshToken,
+        refreshMaxAgeMs: deps.refreshTokenAbsoluteTtl * 1000,
+      });
+    }
+    ctx.body = {
+      access_token: access.token,
+      token_type: 'Bearer',
+      expires_in: access.expiresIn,
+      ...(options.refreshToken === undefined ? {} : { refresh_token: options.refreshToken }),
+    };
+  }
+
+  router.post('/auth/login', body, async (ctx) => {
+    const input = parseWith(loginBody, ctx.request.body);
+    await deps.throttle.attempt(input.username, ctx.ip);
+    const account = ACCOUNT_NAME.test(input.username) ? await deps.users.get(input.username) : undefined;
+    const person = account?.kind === 'user' ? account : undefined;
+    // Unknown names and service accounts still cost one scrypt run: the answer and its timing are the same as for a wrong password.
+    const ok = await deps.passwords.verify(input.password, person?.passwordHash);
+    if (!ok || person === undefined) {
+      await deps.throttle.failed(input.username);
+      throw new AppError(401, 'invalid_credentials', 'The username or password is incorrect.');
+    }
+    await deps.throttle.succeeded(input.username, ctx.ip);
+    const refresh = await deps.refreshTokens.issue(person.name, FIRST_PARTY_CLIENT_ID);
+    await issue(ctx, person, { sessionId: refresh.familyId, refreshToken: refresh.token, cookie: input.cookie, clientId: FIRST_PARTY_CLIENT_ID });
+  });
+
+  router.post('/auth/token', body, async (ctx) => {
+    const raw = ctx.request.body as Record<string, unknown>;
+    const grantType = raw?.grant_type;
+    if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required.');
+    if (typeof grantType !== 'string') throw new OAuthError('invalid_request', 'grant_type must be given once.');
+
+    if (grantType === 'refresh_token') {
+      const input = parseOAuth(refreshBody, raw);
+      const presented = input.refresh_token ?? ctx.cookies.get(deps.cookies.names(ctx).refresh);
+      if (presented === undefined || presented === '') throw new OAuthError('invalid_request', 'refresh_token is required.');
+      const result = await deps.refreshTokens.rotate(presented);
+      if (!result.ok) {
+        // Reuse, expiry or revocation: end every stream opened under this family too.
+        if (result.familyId !== undefined) deps.revocations.revokeSession(result.familyId);
+        throw new OAuthError('invalid_grant', 'The refresh token is invalid, expired or revoked.');
+      }
+      const account = await deps.users.get(result.grant.subject);
+      if (account === undefined) {
+        await deps.refreshTokens.revokeFamily(result.grant.familyId);
+        throw new OAuthError('invalid_grant', 'The refresh token is invalid, expired or revoked.');
+      }
+      await issue(ctx, account, {
+        sessionId: result.grant.familyId,
+        refreshToken: result.grant.token,
+        cookie: input.cookie ?? input.refresh_token === undefined,
+        clientId: result.grant.clientId,
+      });
+      return;
+    }
+
+    if (grantType === 'client_credentials') {
+      const input = parseOAuth(clientCredentialsBody, raw);
+      const basic = parseBasic(ctx.get('authorization'));
+      if (basic !== undefined && (input.client_id !== undefined || input.client_secret !== undefined)) {
+        throw new OAuthError('invalid_request', 'Use one client authentication method, not two (RFC 6749 §2.3).');
+      }
+      const credentials = basic ?? (input.client_id !== undefined && input.client_secret !== undefined ? { id: input.client_id, secret: input.client_secret } : undefined);
+      const challenge = basic === undefined ? undefined : { 'WWW-Authenticate': `Basic realm="${REALM}"` };
+      if (credentials === undefined) throw new OAuthError('invalid_client', 'Client authentication is required.', { headers: { 'WWW-Authenticate': `Basic realm="${REALM}"` } });
+      await deps.throttle.attempt(credentials.id, ctx.ip);
+      const account = ACCOUNT_NAME.test(credentials.id) ? await deps.users.get(credentials.id) : undefined;
+      const client = account?.kind === 'service' ? account : undefined;
+      const ok = await deps.passwords.verify(credentials.secret, client?.passwordHash);
+      if (!ok || client === undefined) {
+        await deps.throttle.failed(credentials.id);
+        throw new OAuthError('invalid_client', 'Client authentication failed.', { headers: challenge });
+      }
+      await deps.throttle.succeeded(credentials.id, ctx.ip);
+      await issue(ctx, client, { clientId: client.name });
+      return;
+    }
+
+    throw new OAuthError('unsupported_grant_type', 'Supported grant types: refresh_token, client_credentials.');
+  });
+
+  // RFC 7009: answer 200 whether or not the token was known, so the endpoint reveals nothing.
+  router.post('/auth/revoke', body, async (ctx) => {
+    const input = parseOAuth(revokeBody, ctx.request.body);
+    const revoked = await deps.refreshTokens.revoke(input.token);
+    if (revoked !== undefined) {
+      deps.revocations.revokeSession(revoked.familyId);
+    } else if (input.token.split('.').length === 3) {
+      // An access token: revoke the sign-in it belongs to.
+      const claims = await deps.tokens.verifyAccessToken(input.token).catch(() => undefined);
+      if (claims?.sessionId !== undefined) {
+        await deps.refreshTokens.revokeFamily(claims.sessionId);
+        deps.revocations.revokeSession(claims.sessionId);
+      }
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 200;
+    ctx.body = '';
+  });
+
+  router.post('/auth/logout', async (ctx) => {
+    const { claims } = await deps.authenticate(ctx);
+    if (claims.sessionId !== undefined) {
+      await deps.refreshTokens.revokeFamily(claims.sessionId);
+      deps.revocations.revokeSession(claims.sessionId);
+    }
+    deps.cookies.clear(ctx);
+    ctx.status = 204;
+  });
+
+  return router;
+}
+
+/** Token-endpoint bodies fail with RFC 6749 `invalid_request`. */
+function parseOAuth<T>(schema: z.ZodType<T>, value: unknown): T {
+  try {
+    return parseWith(schema, value);
+  } catch (error) {
+    throw new OAuthError('invalid_request', (error as Error).message, { cause: error });
+  }
+}
+
+/** RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64. */
+function parseBasic(header: string): { id: string; secret: string } | undefined {
+  const match = /^Basic +([A-Za-z0-9+/]+=*) *$/i.exec(header);
+  if (match === null) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw new OAuthError('invalid_client', 'Malformed Basic credentials.');
+  try {
+    return { id: decodeURIComponent(decoded.slice(0, colon)), secret: decodeURIComponent(decoded.slice(colon + 1)) };
+  } catch {
+    throw new OAuthError('invalid_client', 'Malformed Basic credentials.');
+  }
+}

@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { EventBus } from '../../bus/event-bus.js';
+import { AppError, BearerError, InvalidRequestError, NotFoundError } from '../../errors.js';
+import { SseStream } from '../../sse/sse-stream.js';
+import { CONTROL_EVENT_TYPES, isoSeconds } from '../../streams/control-events.js';
+import type { SessionRegistry } from '../../streams/session-registry.js';
+import { SubscriberSession, type SessionSettings } from '../../streams/subscriber-session.js';
+import { anyMatches, coveredByAny, parseSelector, type Selector } from '../../topics/selector.js';
+import { parseTopic } from '../../topics/topic.js';
+import type { Authenticator } from '../authenticate.js';
+import { createBodyParser, jsonDepth, MAX_JSON_DEPTH, parseWith } from '../request-body.js';
+
+export interface EventsRouterDeps {
+  readonly bus: EventBus;
+  readonly registry: SessionRegistry;
+  readonly authenticate: Authenticator;
+  readonly session: SessionSettings;
+  readonly limits: { readonly maxBodyBytes: number; readonly maxDataBytes: number; readonly maxTopicsPerRequest: number };
+  readonly streamBufferBytes: number;
+}
+
+/** The SSE `event:` field: a short token, no line breaks or other controls that could forge fields. */
+const EVENT_TYPE = /^[A-Za-z0-9_.:-]{1,64}$/;
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
+const CONNECTION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** Longer Last-Event-IDs cannot be ours; they are answered with `reset`, not parsed. */
+const MAX_LAST_EVENT_ID = 64;
+
+const reserved = new Set<string>(CONTROL_EVENT_TYPES);
+
+/**
+ * Publish (`POST /events`), subscribe (`GET /events`, Server-Sent Events) and in-band token
+ * renewal for an open stream.
+ */
+export function createEventsRouter(deps: EventsRouterDeps): Router {
+  const router = new Router();
+  const { limits } = deps;
+  const publishBody = z
+    .object({
+      topics: z.array(z.string()).min(1).max(limits.maxTopicsPerRequest),
+      type: z.string().optional(),
+      data: z.unknown(),
+      idempotencyKey: z.string().regex(IDEMPOTENCY_KEY).optional(),
+    })
+    .strict();
+
+  router.post('/events', createBodyParser({ maxBytes: limits.maxBodyBytes, types: ['json'] }), async (ctx) => {
+    const { claims } = await deps.authenticate(ctx);
+    const input = parseWith(publishBody, ctx.request.body);
+    if (!Object.hasOwn(ctx.request.body as object, 'data')) {
+      throw new InvalidRequestError('data: required (any JSON value, null included).', { field: 'data' });
+    }
+    const topics = [...new Set(input.topics.map((topic) => parseTopic(topic)))];
+    const type = input.type ?? 'message';
+    if (!EVENT_TYPE.test(type)) {
+      throw new InvalidRequestError('type: 1 to 64 characters of A-Z a-z 0-9 _ . : -', { code: 'invalid_event_type', field: 'type' });
+    }
+    if (reserved.has(type)) {
+      throw new InvalidRequestError(`type: "${type}" is reserved for the server's own stream events.`, { code: 'reserved_event_type', field: 'type' });
+    }
+    if (jsonDepth(input.data) > MAX_JSON_DEPTH) {
+      throw new InvalidRequestError(`data: nested deeper than ${MAX_JSON_DEPTH} levels.`, { field: 'data' });
+    }
+    const data = JSON.stringify(input.data);
+    if (Buffer.byteLength(data) > limits.maxDataBytes) {
+      throw new AppError(413, 'payload_too_large', `data is larger than ${limits.maxDataBytes} bytes once serialised.`);
+    }
+    // All or nothing: one topic outside the grants refuses the whole publish.
+    const denied = topics.find((topic) => !anyMatches(claims.publish, topic));
+    if (denied !== undefined) throw BearerError.insufficientScope(`This token may not publish to ${denied}.`);
+
+    const { event, duplicate } = await deps.bus.publish({
+      topics,
+      type,
+      data,
+      publisher: claims.subject,
+      idempotencyKey: input.idempotencyKey,
+    });
+    ctx.status = duplicate ? 200 : 201;
+    ctx.body = duplicate ? { id: event.id, topics: event.topics, type: event.type, duplicate: true } : { id: event.id, topics: event.topics, type: event.type };
+  });
+
+  router.get('/events', async (ctx) => {
+    const accept = ctx.get('accept');
+    if (accept !== '' && !ctx.accepts('text/event-stream')) {
+      throw new AppError(406, 'not_acceptable', 'This route answers with text/event-stream.');
+    }
+    const { claims } = await deps.authenticate(ctx);
+    const requested = ctx.query.topic;
+    const sources = requested === undefined ? [] : Array.isArray(requested) ? requested : [requested];
+    if (sources.length === 0) throw new InvalidRequestError('Give at least one topic selector: ?topic=...', { field: 'topic' });
+    if (sources.length > limits.maxTopicsPerRequest) {
+      throw new InvalidRequestError(`At most ${limits.maxTopicsPerRequest} topic selectors per stream.`, { field: 'topic' });
+    }
+    const selectors: Selector[] = [];
+    for (const source of new Set(sources)) selectors.push(parseSelector(source));
+    // All or nothing: one selector the token does not cover refuses the stream.
+    const denied = selectors.find((selector) => !coveredByAny(claims.subscribe, selector));
+    if (denied !== undefined) throw BearerError.insufficientScope(`This token may not subscribe to ${denied.source}.`);
+
+    const lastEventId = readLastEventId(ctx.get('last-event-id'), ctx.query.lastEventId);
+
+    deps.registry.admit(claims.subject);
+    ctx.respond = false;
+    const stream = new SseStream(ctx.res, { maxBufferedBytes: deps.streamBufferBytes });
+    const session = new SubscriberSession(randomBytes(16).toString('base64url'), stream, claims, selectors, deps.session);
+    deps.registry.add(session);
+    await session.start(deps.bus, lastEventId);
+  });
+
+  router.post('/events/connections/:connectionId/token', async (ctx) => {
+    const { claims } = await deps.authenticate(ctx);
+    const id = ctx.params.connectionId ?? '';
+    const session = CONNECTION_ID.test(id) ? deps.registry.get(id) : undefined;
+    // Another subject's stream answers exactly like a missing one.
+    if (session === undefined || session.closed || session.subject !== claims.subject) {
+      throw new NotFoundError('No open stream with this id for this account.', 'connection_not_found');
+    }
+    if (!session.selectors.every((selector) => coveredByAny(claims.subscribe, selector))) {
+      session.close('insufficient_scope');
+      throw BearerError.insufficientScope('The new token no longer covers every topic of this stream; the stream was closed.');
+    }
+    deps.registry.renew(session, claims);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { connectionId: session.id, expiresAt: isoSeconds(claims.expiresAt) };
+  });
+
+  return router;
+}
+
+/** `Last-Event-ID` header first (what EventSource sends on reconnect), else the query parameter for a first connect. */
+function readLastEventId(header: string, query: string | string[] | undefined): string | undefined {
+  if (Array.isArray(query)) throw new InvalidRequestError('lastEventId may be given once.', { field: 'lastEventId' });
+  const value = header !== '' ? header : query;
+  if (value === undefined || value === '') return undefined;
+  return value.length > MAX_LAST_EVENT_ID ? value.slice(0, MAX_LAST_EVENT_ID) : value;
+}

@@ -1,0 +1,179 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { createApp } from './app.js';
+import { FileUserStore } from './auth/file-user-store.js';
+import { validateRoleTable } from './auth/grants.js';
+import { LoginThrottle } from './auth/login-throttle.js';
+import { MemoryRefreshTokenStore } from './auth/memory-refresh-token-store.js';
+import { createPasswordVerifier } from './auth/password.js';
+import { RevocationList } from './auth/revocations.js';
+import { loadOrCreateSigningKey } from './auth/signing-key.js';
+import { createTokenService, type SigningMaterial, type TokenService } from './auth/token-service.js';
+import type { UserStore } from './auth/user-store.js';
+import { MemoryBus } from './bus/memory-bus.js';
+import type { Config } from './config.js';
+import { createAuthenticator } from './http/authenticate.js';
+import { createCookiePolicy } from './http/cookies.js';
+import { createAuthRouter } from './http/routes/auth.js';
+import { createDocsRouter } from './http/routes/docs.js';
+import { createEventsRouter } from './http/routes/events.js';
+import { createHealthRouter } from './http/routes/health.js';
+import { createJwksRouter } from './http/routes/jwks.js';
+import { SessionRegistry } from './streams/session-registry.js';
+
+export const SPEC_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi.yaml');
+
+/** How often history and refresh-token families are swept of expired entries. */
+const MAINTENANCE_INTERVAL_MS = 30_000;
+
+export interface NotifyServer {
+  readonly http: Server;
+  readonly users: UserStore;
+  readonly tokens: TokenService;
+  readonly bus: MemoryBus;
+  readonly registry: SessionRegistry;
+  readonly revocations: RevocationList;
+  /** Starts listening; resolves with the bound address. */
+  listen(): Promise<AddressInfo>;
+  /**
+   * Graceful shutdown: stop accepting, send every stream a final `closed` event, let in-flight
+   * requests finish (up to the grace period), then release everything.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the whole server on its embedded default: in-memory bus, file user store, a signing key
+ * generated into the data directory.
+ */
+export async function createNotifyServer(config: Config, deps: { logger: Logger; clock?: () => number }): Promise<NotifyServer> {
+  const { logger } = deps;
+  const clock = deps.clock ?? Date.now;
+  validateRoleTable(config.roles);
+
+  const signing: SigningMaterial =
+    config.jwt.alg === 'HS256'
+      ? { alg: 'HS256', secret: config.jwt.secret! }
+      : { alg: config.jwt.alg, ...(await loadOrCreateSigningKey(config.dataDir, config.jwt.alg)) };
+  const tokens = await createTokenService({
+    signing,
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    ttl: config.jwt.accessTokenTtl,
+    clockTolerance: config.jwt.clockTolerance,
+    clock,
+  });
+  const users = new FileUserStore({ file: config.usersFile, onError: (error) => logger.warn({ err: error }, 'user store reload failed') });
+  const refreshTokens = new MemoryRefreshTokenStore({
+    idleTtlMs: config.refreshToken.idleTtl * 1000,
+    absoluteTtlMs: config.refreshToken.absoluteTtl * 1000,
+    clock,
+  });
+  const revocations = new RevocationList({ retentionMs: (config.jwt.accessTokenTtl + config.jwt.clockTolerance) * 1000, clock });
+  const bus = new MemoryBus({
+    historySize: config.history.size,
+    historyTtlMs: config.history.ttl * 1000,
+    maxTopics: config.history.maxTopics,
+    idempotencyTtlMs: config.history.idempotencyTtl * 1000,
+    idempotencyMaxKeys: config.history.idempotencyMaxKeys,
+    clock,
+  });
+  const heartbeatMs = config.streams.heartbeatInterval * 1000;
+  const registry = new SessionRegistry({
+    maxStreams: config.streams.maxStreams,
+    maxStreamsPerSubject: config.streams.maxStreamsPerUser,
+    heartbeatMs,
+    revocations,
+  });
+
+  // A removed account, a new password or new roles end the account's tokens and open streams at once,
+  // also when the change comes from the CLI in another process.
+  const stopWatching = users.watch((change) => {
+    logger.info({ sub: change.name, reason: change.reason }, 'account changed: revoking its tokens');
+    if (change.reason !== 'roles_changed') void refreshTokens.revokeSubject(change.name);
+    revocations.revokeSubject(change.name, change.reason);
+  });
+
+  const cookies = createCookiePolicy(config.cookieSecure);
+  const authenticate = createAuthenticator({ tokens, revocations, cookieNames: cookies.names, allowedOrigins: config.corsOrigins });
+  let shuttingDown = false;
+
+  const app = createApp({
+    logger,
+    config,
+    routers: [
+      createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : undefined) }),
+      createJwksRouter({ tokens }),
+      createDocsRouter({ specFile: SPEC_FILE }),
+      createAuthRouter({
+        users,
+        passwords: createPasswordVerifier({ logN: config.scryptLogN }),
+        tokens,
+        refreshTokens,
+        revocations,
+        throttle: new LoginThrottle(config.login),
+        roles: config.roles,
+        cookies,
+        authenticate,
+        maxBodyBytes: config.limits.maxBodyBytes,
+        refreshTokenAbsoluteTtl: config.refreshToken.absoluteTtl,
+      }),
+      createEventsRouter({
+        bus,
+        registry,
+        authenticate,
+        session: { retryMs: config.streams.retryMs, heartbeatMs, expiryWarning: config.streams.expiryWarning, clock },
+        limits: config.limits,
+        streamBufferBytes: config.streams.bufferBytes,
+      }),
+    ],
+  });
+
+  const http = createHttpServer(app.callback());
+  // Slowloris: headers must arrive within 15 s and a whole request within 30 s. Streams are GETs,
+  // fully received at once, so this never cuts an open stream; idle streams live on heartbeats.
+  http.headersTimeout = 15_000;
+  http.requestTimeout = 30_000;
+
+  const maintenance = setInterval(() => {
+    bus.sweep();
+    refreshTokens.sweep();
+  }, MAINTENANCE_INTERVAL_MS);
+  maintenance.unref();
+
+  return {
+    http,
+    users,
+    tokens,
+    bus,
+    registry,
+    revocations,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(config.port, config.host, () => {
+          http.off('error', reject);
+          resolve(http.address() as AddressInfo);
+        });
+      }),
+    async close() {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      registry.closeAll('shutdown');
+      http.closeIdleConnections();
+      const grace = setTimeout(() => http.closeAllConnections(), config.streams.shutdownGrace * 1000);
+      await closed;
+      clearTimeout(grace);
+      clearInterval(maintenance);
+      stopWatching();
+      registry.stop();
+      await bus.close();
+      await refreshTokens.close();
+      await users.close();
+    },
+  };
+}

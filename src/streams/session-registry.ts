@@ -1,0 +1,124 @@
+import type { RevocationList } from '../auth/revocations.js';
+import type { AccessClaims } from '../auth/token-service.js';
+import { ServiceUnavailableError, TooManyRequestsError } from '../errors.js';
+import { frameComment } from '../sse/frame.js';
+import type { CloseReason } from './control-events.js';
+import type { SubscriberSession } from './subscriber-session.js';
+
+export interface SessionRegistryOptions {
+  readonly maxStreams: number;
+  readonly maxStreamsPerSubject: number;
+  /** 0 turns heartbeats off. */
+  readonly heartbeatMs: number;
+  readonly revocations: RevocationList;
+}
+
+const HEARTBEAT = Buffer.from(frameComment(), 'utf8');
+
+function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, (set = new Set()));
+  set.add(value);
+}
+
+function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (set !== undefined && set.delete(value) && set.size === 0) map.delete(key);
+}
+
+/**
+ * Every open stream of this process: admission limits, look-up for in-band renewal, the shared
+ * heartbeat (one timer and one frame for all streams, not one per stream), closing streams whose
+ * token was revoked, and closing all of them on shutdown.
+ */
+export class SessionRegistry {
+  private readonly sessions = new Map<string, SubscriberSession>();
+  private readonly bySubject = new Map<string, Set<SubscriberSession>>();
+  private readonly bySessionId = new Map<string, Set<SubscriberSession>>();
+  private readonly heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly stopListening: () => void;
+  private closing = false;
+
+  constructor(private readonly options: SessionRegistryOptions) {
+    if (options.heartbeatMs > 0) {
+      this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
+      this.heartbeatTimer.unref();
+    }
+    this.stopListening = options.revocations.onRevoke((revocation) => {
+      const affected =
+        revocation.kind === 'session' ? this.bySessionId.get(revocation.sessionId) : this.bySubject.get(revocation.subject);
+      if (affected === undefined) return;
+      for (const session of [...affected]) {
+        if (options.revocations.isRevoked(session.tokenClaims)) session.close('revoked');
+      }
+    });
+  }
+
+  /**
+   * Checks that one more stream may open for `subject`.
+   * @throws ServiceUnavailableError (`shutting_down`, `server_busy`) or TooManyRequestsError (`too_many_streams`).
+   */
+  admit(subject: string): void {
+    if (this.closing) throw new ServiceUnavailableError('shutting_down', 'The server is shutting down.', 1);
+    if (this.sessions.size >= this.options.maxStreams) {
+      throw new ServiceUnavailableError('server_busy', 'The server holds as many streams as it may.', 5);
+    }
+    if ((this.bySubject.get(subject)?.size ?? 0) >= this.options.maxStreamsPerSubject) {
+      throw new TooManyRequestsError('This account has too many open streams.', 5, 'too_many_streams');
+    }
+  }
+
+  add(session: SubscriberSession): void {
+    this.sessions.set(session.id, session);
+    this.index(session, session.tokenClaims);
+    const claims = () => session.tokenClaims;
+    session.onEnd(() => {
+      this.sessions.delete(session.id);
+      this.unindex(session, claims());
+    });
+  }
+
+  get(id: string): SubscriberSession | undefined {
+    return this.sessions.get(id);
+  }
+
+  /** Renews a stream's token and re-indexes it (a renewal may come from another refresh family). */
+  renew(session: SubscriberSession, claims: AccessClaims): void {
+    this.unindex(session, session.tokenClaims);
+    session.renew(claims);
+    this.index(session, claims);
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  countFor(subject: string): number {
+    return this.bySubject.get(subject)?.size ?? 0;
+  }
+
+  /** Refuses new streams and closes every open one with a final event. */
+  closeAll(reason: CloseReason): void {
+    this.closing = true;
+    for (const session of [...this.sessions.values()]) session.close(reason);
+  }
+
+  stop(): void {
+    clearInterval(this.heartbeatTimer);
+    this.stopListening();
+  }
+
+  private heartbeat(): void {
+    for (const session of this.sessions.values()) session.heartbeat(HEARTBEAT);
+  }
+
+  private index(session: SubscriberSession, claims: AccessClaims): void {
+    addTo(this.bySubject, claims.subject, session);
+    if (claims.sessionId !== undefined) addTo(this.bySessionId, claims.sessionId, session);
+  }
+
+  private unindex(session: SubscriberSession, claims: AccessClaims): void {
+    removeFrom(this.bySubject, claims.subject, session);
+    if (claims.sessionId !== undefined) removeFrom(this.bySessionId, claims.sessionId, session);
+  }
+}

@@ -1,0 +1,160 @@
+import type { AccessClaims } from '../auth/token-service.js';
+import type { BusEvent, EventBus, EventSink, Subscription } from '../bus/event-bus.js';
+import { compareEventIds, type EventIdParts } from '../bus/event-id.js';
+import type { SseStream, StreamEndReason } from '../sse/sse-stream.js';
+import type { Selector } from '../topics/selector.js';
+import { closedEvent, connectedEvent, expiringEvent, renewedEvent, resetEvent, type CloseReason } from './control-events.js';
+
+export type SessionEndReason = CloseReason | StreamEndReason;
+
+export interface SessionSettings {
+  readonly retryMs: number;
+  readonly heartbeatMs: number;
+  /** Seconds before expiry at which `token-expiring` is sent. */
+  readonly expiryWarning: number;
+  readonly clock: () => number;
+}
+
+/**
+ * One subscriber's stream from open to close. It ties together the transport (`SseStream`), the
+ * bus subscription and the token's lifetime, and has explicit exits: the client goes away, the
+ * client is too slow, the token expires without renewal, the token is revoked, a renewal no
+ * longer covers the topics, or the server shuts down. Every exit releases the subscription and
+ * the timers.
+ */
+export class SubscriberSession implements EventSink {
+  private claims: AccessClaims;
+  private subscription: Subscription | undefined;
+  /** While replaying history, live events wait here; `undefined` once live. */
+  private pending: BusEvent[] | undefined = [];
+  private warningTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private readonly endListeners: Array<(reason: SessionEndReason) => void> = [];
+
+  constructor(
+    readonly id: string,
+    private readonly stream: SseStream,
+    claims: AccessClaims,
+    readonly selectors: readonly Selector[],
+    private readonly settings: SessionSettings,
+  ) {
+    this.claims = claims;
+    stream.onEnd((reason) => this.finish(reason));
+  }
+
+  get subject(): string {
+    return this.claims.subject;
+  }
+
+  get tokenClaims(): AccessClaims {
+    return this.claims;
+  }
+
+  get renewUrl(): string {
+    return `/events/connections/${this.id}/token`;
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * Opens the stream: subscribes first (buffering live events), replays history after
+   * `lastEventId`, then hands over to live delivery without a gap or a duplicate.
+   */
+  async start(bus: EventBus, lastEventId: string | undefined): Promise<void> {
+    this.subscription = bus.subscribe(this.selectors, this);
+    this.stream.open();
+    this.stream.write(
+      connectedEvent(this.settings.retryMs, {
+        connectionId: this.id,
+        topics: this.selectors.map((selector) => selector.source),
+        expiresAt: this.claims.expiresAt,
+        renewUrl: this.renewUrl,
+        heartbeatMs: this.settings.heartbeatMs,
+      }),
+    );
+    this.armTimers();
+
+    let last: EventIdParts | undefined;
+    if (lastEventId !== undefined) {
+      const replay = await bus.replay(this.selectors, lastEventId);
+      if (this.ended) return;
+      if (replay.kind === 'reset') {
+        this.stream.write(resetEvent(replay.reason, lastEventId, replay.headId));
+      } else {
+        for (const event of replay.events) this.stream.write(event.frame);
+        last = replay.events.at(-1)?.idParts;
+      }
+    }
+    const waiting = this.pending ?? [];
+    this.pending = undefined;
+    for (const event of waiting) {
+      if (last === undefined || compareEventIds(event.idParts, last) > 0) this.stream.write(event.frame);
+    }
+  }
+
+  /** The bus calls this for each live event: one shared frame, written straight to the socket. */
+  deliver(event: BusEvent): void {
+    if (this.pending !== undefined) this.pending.push(event);
+    else this.stream.write(event.frame);
+  }
+
+  /** Writes a shared heartbeat frame. */
+  heartbeat(frame: Buffer): void {
+    this.stream.write(frame);
+  }
+
+  /**
+   * Swaps in a fresh token for the same subject. The caller has checked the subject and that the
+   * new grants cover every selector of this stream.
+   */
+  renew(claims: AccessClaims): void {
+    if (this.ended) return;
+    this.claims = claims;
+    this.armTimers();
+    this.stream.write(renewedEvent(claims.expiresAt));
+  }
+
+  /** Sends a final `closed` event saying why, then ends the stream. */
+  close(reason: CloseReason): void {
+    if (this.ended) return;
+    this.finish(reason);
+    this.stream.end(closedEvent(reason));
+  }
+
+  onEnd(listener: (reason: SessionEndReason) => void): void {
+    this.endListeners.push(listener);
+  }
+
+  private armTimers(): void {
+    this.clearTimers();
+    const msLeft = this.claims.expiresAt * 1000 - this.settings.clock();
+    if (msLeft <= 0) {
+      this.close('token_expired');
+      return;
+    }
+    const warnIn = msLeft - this.settings.expiryWarning * 1000;
+    const warn = () => this.stream.write(expiringEvent(this.claims.expiresAt, this.renewUrl));
+    if (warnIn <= 0) warn();
+    else this.warningTimer = setTimeout(warn, warnIn);
+    this.expiryTimer = setTimeout(() => this.close('token_expired'), msLeft);
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.warningTimer);
+    clearTimeout(this.expiryTimer);
+    this.warningTimer = this.expiryTimer = undefined;
+  }
+
+  private finish(reason: SessionEndReason): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.clearTimers();
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+    this.pending = undefined;
+    for (const listener of this.endListeners) listener(reason);
+  }
+}

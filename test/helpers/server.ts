@@ -1,0 +1,175 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { EventSource } from 'eventsource';
+import { pino } from 'pino';
+import { hashPassword } from '../../src/auth/password.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createNotifyServer, type NotifyServer } from '../../src/server.js';
+
+/** Cheap scrypt for tests: the cost parameter is read from each stored hash, so production code paths are unchanged. */
+export const TEST_LOG_N = 10;
+export const PASSWORD = 'correct horse battery staple';
+
+export interface TestServer {
+  readonly url: string;
+  readonly server: NotifyServer;
+  readonly config: Config;
+  readonly dataDir: string;
+  /** Adds an account with the test password (or `secret` for a service client). */
+  addAccount(name: string, roles: string[], options?: { kind?: 'user' | 'service'; password?: string }): Promise<void>;
+  /** Signs in and returns the token response body. */
+  login(name: string, password?: string): Promise<TokenResponse>;
+  close(): Promise<void>;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  refresh_token: string;
+}
+
+/** Config for tests: fast hashing, generous login limits, everything else as shipped unless overridden. */
+export function testConfig(dataDir: string, env: Record<string, string> = {}, overrides: (config: Config) => Config = (c) => c): Config {
+  return overrides(
+    loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      SCRYPT_LOG_N: String(TEST_LOG_N),
+      LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: '1000',
+      LOGIN_MAX_PER_ADDRESS: '10000',
+      LOGIN_MAX_PER_ACCOUNT: '1000',
+      JWT_ISSUER: 'http://notify.test',
+      ...env,
+    }),
+  );
+}
+
+/**
+ * Starts a real server on an ephemeral loopback port with its own data directory.
+ * @param overrides edits the parsed config, e.g. to set lifetimes below what the env schema allows.
+ */
+export async function startServer(env: Record<string, string> = {}, overrides?: (config: Config) => Config): Promise<TestServer> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'notify-test-'));
+  const config = testConfig(dataDir, env, overrides);
+  const server = await createNotifyServer(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  const address = await server.listen();
+  const url = `http://127.0.0.1:${address.port}`;
+  return {
+    url,
+    server,
+    config,
+    dataDir,
+    async addAccount(name, roles, options = {}) {
+      await server.users.add({
+        name,
+        kind: options.kind ?? 'user',
+        roles,
+        passwordHash: await hashPassword(options.password ?? PASSWORD, { logN: TEST_LOG_N }),
+      });
+    },
+    async login(name, password = PASSWORD) {
+      const res = await fetch(`${url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: name, password }),
+      });
+      if (res.status !== 200) throw new Error(`login ${name}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as TokenResponse;
+    },
+    async close() {
+      server.http.closeAllConnections();
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** POSTs JSON with a bearer token. */
+export async function postJson(url: string, body: unknown, token?: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+export interface ReceivedEvent {
+  readonly type: string;
+  readonly id: string;
+  readonly data: string;
+}
+
+export interface StreamClient {
+  readonly source: EventSource;
+  /** Every event received so far (named and unnamed), in order. */
+  readonly events: ReceivedEvent[];
+  /** Resolves with the first event (from now or already received) matching `predicate`. */
+  waitFor(predicate: (event: ReceivedEvent) => boolean, timeoutMs?: number): Promise<ReceivedEvent>;
+  /** Resolves once the stream reports an error (closed by the server, or refused). */
+  waitForError(timeoutMs?: number): Promise<{ code?: number; message?: string }>;
+  close(): void;
+}
+
+const SERVER_EVENTS = ['connected', 'reset', 'token-expiring', 'token-renewed', 'closed'];
+
+/**
+ * Opens a stream with the real `eventsource` client. `token` may be a function: it is called on
+ * every (re)connect, as a browser client would hand a fresh token.
+ */
+export function openStream(
+  url: string,
+  token: string | (() => string) | undefined,
+  options: { types?: string[]; headers?: Record<string, string> } = {},
+): StreamClient {
+  const events: ReceivedEvent[] = [];
+  const waiters = new Set<() => void>();
+  const errors: Array<{ code?: number; message?: string }> = [];
+  const source = new EventSource(url, {
+    fetch: (input, init) => {
+      const headers = new Headers(init?.headers);
+      const value = typeof token === 'function' ? token() : token;
+      if (value !== undefined) headers.set('authorization', `Bearer ${value}`);
+      for (const [name, header] of Object.entries(options.headers ?? {})) headers.set(name, header);
+      return fetch(input, { ...init, headers });
+    },
+  });
+  const record = (event: MessageEvent) => {
+    events.push({ type: event.type, id: event.lastEventId, data: event.data as string });
+    for (const wake of waiters) wake();
+  };
+  source.onmessage = record;
+  for (const type of [...SERVER_EVENTS, ...(options.types ?? [])]) source.addEventListener(type, record);
+  source.onerror = (event) => {
+    errors.push({ code: (event as { code?: number }).code, message: (event as { message?: string }).message });
+    for (const wake of waiters) wake();
+  };
+  const wait = <T>(check: () => T | undefined, timeoutMs: number, what: string) =>
+    new Promise<T>((resolve, reject) => {
+      const done = check();
+      if (done !== undefined) return resolve(done);
+      const timer = setTimeout(() => {
+        waiters.delete(wake);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${JSON.stringify(events)}`));
+      }, timeoutMs);
+      const wake = () => {
+        const value = check();
+        if (value === undefined) return;
+        clearTimeout(timer);
+        waiters.delete(wake);
+        resolve(value);
+      };
+      waiters.add(wake);
+    });
+  return {
+    source,
+    events,
+    waitFor: (predicate, timeoutMs = 5000) => wait(() => events.find(predicate), timeoutMs, 'an event'),
+    waitForError: (timeoutMs = 5000) => wait(() => errors[0], timeoutMs, 'a stream error'),
+    close: () => source.close(),
+  };
+}
+
+export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
