@@ -118,6 +118,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
         roles: config.roles,
         cookies,
         authenticate,
+        allowedOrigins: config.corsOrigins,
         maxBodyBytes: config.limits.maxBodyBytes,
         refreshTokenAbsoluteTtl: config.refreshToken.absoluteTtl,
       }),

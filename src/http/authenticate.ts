@@ -54,12 +54,19 @@ export function createAuthenticator(deps: {
     const claims = await deps.tokens.verifyAccessToken(token);
     if (deps.revocations.isRevoked(claims)) throw BearerError.invalid('revoked');
 
-    if (via === 'cookie' && !['GET', 'HEAD', 'OPTIONS'].includes(ctx.method)) {
-      const origin = ctx.get('origin');
-      const sameOrigin = origin === ctx.origin || allowed.has(origin) || (origin === '' && ctx.get('sec-fetch-site') === 'same-origin');
-      if (!sameOrigin) throw new ForbiddenError('csrf_rejected', 'A cookie-authenticated request must come from an allowed origin.');
-    }
+    if (via === 'cookie' && !['GET', 'HEAD', 'OPTIONS'].includes(ctx.method)) assertSameOrigin(ctx, allowed);
     ctx.state.subject = claims.subject;
     return { claims, via };
   };
+}
+
+/**
+ * Refuses an unsafe request that a browser may have sent from another site: its `Origin` must be
+ * ours or an allowed one; without `Origin`, `Sec-Fetch-Site` must say same-origin.
+ * @throws ForbiddenError (`csrf_rejected`).
+ */
+export function assertSameOrigin(ctx: Context, allowed: ReadonlySet<string>): void {
+  const origin = ctx.get('origin');
+  const sameOrigin = origin === ctx.origin || allowed.has(origin) || (origin === '' && ctx.get('sec-fetch-site') === 'same-origin');
+  if (!sameOrigin) throw new ForbiddenError('csrf_rejected', 'A cookie-authenticated request must come from an allowed origin.');
 }

@@ -10,7 +10,7 @@ import type { RevocationList } from '../../auth/revocations.js';
 import type { TokenService } from '../../auth/token-service.js';
 import { ACCOUNT_NAME, type Account, type UserStore } from '../../auth/user-store.js';
 import { AppError, OAuthError } from '../../errors.js';
-import type { Authenticator } from '../authenticate.js';
+import { assertSameOrigin, type Authenticator } from '../authenticate.js';
 import type { CookiePolicy } from '../cookies.js';
 import { REALM } from '../error-handler.js';
 import { createBodyParser, parseWith } from '../request-body.js';
@@ -28,6 +28,8 @@ export interface AuthRouterDeps {
   readonly roles: RoleTable;
   readonly cookies: CookiePolicy;
   readonly authenticate: Authenticator;
+  /** Origins besides our own from which a cookie-carrying refresh is accepted. */
+  readonly allowedOrigins: readonly string[];
   readonly maxBodyBytes: number;
   /** Seconds. */
   readonly refreshTokenAbsoluteTtl: number;
@@ -53,6 +55,7 @@ const revokeBody = z.object({ token: z.string().min(1).max(8192), token_type_hin
  */
 export function createAuthRouter(deps: AuthRouterDeps): Router {
   const router = new Router();
+  const allowedOrigins = new Set(deps.allowedOrigins);
   const body = createBodyParser({ maxBytes: deps.maxBodyBytes, types: ['json', 'form'] });
 
   async function issue(ctx: Context, account: Account, options: { sessionId?: string; refreshToken?: string; cookie?: boolean; clientId: string }) {
@@ -106,7 +109,11 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
 
     if (grantType === 'refresh_token') {
       const input = parseOAuth(refreshBody, raw);
-      const presented = input.refresh_token ?? ctx.cookies.get(deps.cookies.names(ctx).refresh);
+      let presented = input.refresh_token;
+      if (presented === undefined) {
+        presented = ctx.cookies.get(deps.cookies.names(ctx).refresh);
+        if (presented !== undefined) assertSameOrigin(ctx, allowedOrigins);
+      }
       if (presented === undefined || presented === '') throw new OAuthError('invalid_request', 'refresh_token is required.');
       const result = await deps.refreshTokens.rotate(presented);
       if (!result.ok) {
