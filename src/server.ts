@@ -36,6 +36,8 @@ export interface NotifyServer {
   readonly bus: MemoryBus;
   readonly registry: SessionRegistry;
   readonly revocations: RevocationList;
+  /** Every route the server answers, as `{ method, path }` with OpenAPI-style `{param}` paths. */
+  readonly routes: ReadonlyArray<{ method: string; path: string }>;
   /** Starts listening; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
   /**
@@ -101,37 +103,39 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
   const authenticate = createAuthenticator({ tokens, revocations, cookieNames: cookies.names, allowedOrigins: config.corsOrigins });
   let shuttingDown = false;
 
-  const app = createApp({
-    logger,
-    config,
-    routers: [
-      createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : undefined) }),
-      createJwksRouter({ tokens }),
-      createDocsRouter({ specFile: SPEC_FILE }),
-      createAuthRouter({
-        users,
-        passwords: createPasswordVerifier({ logN: config.scryptLogN }),
-        tokens,
-        refreshTokens,
-        revocations,
-        throttle: new LoginThrottle(config.login),
-        roles: config.roles,
-        cookies,
-        authenticate,
-        allowedOrigins: config.corsOrigins,
-        maxBodyBytes: config.limits.maxBodyBytes,
-        refreshTokenAbsoluteTtl: config.refreshToken.absoluteTtl,
-      }),
-      createEventsRouter({
-        bus,
-        registry,
-        authenticate,
-        session: { retryMs: config.streams.retryMs, heartbeatMs, expiryWarning: config.streams.expiryWarning, clock },
-        limits: config.limits,
-        streamBufferBytes: config.streams.bufferBytes,
-      }),
-    ],
-  });
+  const routers = [
+    createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : undefined) }),
+    createJwksRouter({ tokens }),
+    createDocsRouter({ specFile: SPEC_FILE }),
+    createAuthRouter({
+      users,
+      passwords: createPasswordVerifier({ logN: config.scryptLogN }),
+      tokens,
+      refreshTokens,
+      revocations,
+      throttle: new LoginThrottle(config.login),
+      roles: config.roles,
+      cookies,
+      authenticate,
+      allowedOrigins: config.corsOrigins,
+      maxBodyBytes: config.limits.maxBodyBytes,
+      refreshTokenAbsoluteTtl: config.refreshToken.absoluteTtl,
+    }),
+    createEventsRouter({
+      bus,
+      registry,
+      authenticate,
+      session: { retryMs: config.streams.retryMs, heartbeatMs, expiryWarning: config.streams.expiryWarning, clock },
+      limits: config.limits,
+      streamBufferBytes: config.streams.bufferBytes,
+    }),
+  ];
+  const app = createApp({ logger, config, routers });
+  const routes = routers.flatMap((router) =>
+    router.stack.flatMap((layer) =>
+      layer.methods.filter((method) => method !== 'HEAD').map((method) => ({ method, path: String(layer.path).replace(/:(\w+)/g, '{$1}') })),
+    ),
+  );
 
   const http = createHttpServer(app.callback());
   // Slowloris: headers must arrive within 15 s and a whole request within 30 s. Streams are GETs,
@@ -152,6 +156,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     bus,
     registry,
     revocations,
+    routes,
     listen: () =>
       new Promise((resolve, reject) => {
         http.once('error', reject);
