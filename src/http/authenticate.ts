@@ -67,6 +67,9 @@ export function createAuthenticator(deps: {
  */
 export function assertSameOrigin(ctx: Context, allowed: ReadonlySet<string>): void {
   const origin = ctx.get('origin');
-  const sameOrigin = origin === ctx.origin || allowed.has(origin) || (origin === '' && ctx.get('sec-fetch-site') === 'same-origin');
+  // Not `ctx.origin`: in Koa that echoes the request's own Origin header. A browser always sends
+  // our Host, so the origin the request was addressed to is protocol + Host.
+  const ours = `${ctx.protocol}://${ctx.host}`;
+  const sameOrigin = origin === ours || allowed.has(origin) || (origin === '' && ctx.get('sec-fetch-site') === 'same-origin');
   if (!sameOrigin) throw new ForbiddenError('csrf_rejected', 'A cookie-authenticated request must come from an allowed origin.');
 }

@@ -7,7 +7,7 @@ import type { LoginThrottle } from '../../auth/login-throttle.js';
 import type { PasswordVerifier } from '../../auth/password.js';
 import type { RefreshTokenStore } from '../../auth/refresh-token-store.js';
 import type { RevocationList } from '../../auth/revocations.js';
-import type { TokenService } from '../../auth/token-service.js';
+import { MAX_TOKEN_LENGTH, type TokenService } from '../../auth/token-service.js';
 import { ACCOUNT_NAME, type Account, type UserStore } from '../../auth/user-store.js';
 import { AppError, OAuthError } from '../../errors.js';
 import { assertSameOrigin, type Authenticator } from '../authenticate.js';
@@ -41,13 +41,13 @@ const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((value) =
 const secret = z.string().min(1).max(1024);
 
 const loginBody = z.object({ username: z.string().min(1).max(256), password: secret, cookie: flag.optional() }).strict();
+// RFC 6749 §3.2: the token endpoint MUST ignore unrecognised parameters (zod's default strips
+// them), and so does revocation (RFC 7009 §2.1). Sign-in is ours, and strict.
 const refreshBody = z
-  .object({ grant_type: z.literal('refresh_token'), refresh_token: z.string().min(1).max(256).optional(), cookie: flag.optional(), scope: z.string().max(1024).optional() })
-  .strict();
+  .object({ grant_type: z.literal('refresh_token'), refresh_token: z.string().min(1).max(MAX_TOKEN_LENGTH).optional(), cookie: flag.optional(), scope: z.string().max(1024).optional() });
 const clientCredentialsBody = z
-  .object({ grant_type: z.literal('client_credentials'), client_id: z.string().min(1).max(256).optional(), client_secret: secret.optional(), scope: z.string().max(1024).optional() })
-  .strict();
-const revokeBody = z.object({ token: z.string().min(1).max(8192), token_type_hint: z.string().max(64).optional() }).strict();
+  .object({ grant_type: z.literal('client_credentials'), client_id: z.string().min(1).max(256).optional(), client_secret: secret.optional(), scope: z.string().max(1024).optional() });
+const revokeBody = z.object({ token: z.string().min(1).max(8192), token_type_hint: z.string().max(64).optional() });
 
 /**
  * Sign-in, the OAuth 2.0 token endpoint (refresh rotation, client credentials), revocation and
