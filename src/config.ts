@@ -144,6 +144,11 @@ export class ConfigError extends Error {
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
 export const MIN_HMAC_SECRET_BYTES = 32;
+/**
+ * 32 random bytes hold about 30 distinct values (fewer than 16 happens with probability far below
+ * 2^-40), so fewer distinct bytes than this means a secret typed or repeated by a person.
+ */
+export const MIN_HMAC_SECRET_DISTINCT_BYTES = 16;
 
 /**
  * Parses the environment into a `Config`.
@@ -168,7 +173,8 @@ export function loadConfig(
   if (e.JWT_ALG === 'HS256') {
     if (e.JWT_SECRET === undefined) throw new ConfigError('JWT_SECRET', 'is required when JWT_ALG=HS256');
     secret = decodeSecret(e.JWT_SECRET);
-    if (secret.length < MIN_HMAC_SECRET_BYTES) {
+    // A long secret with few distinct bytes ('aaaa...', a repeated word) is not random: refuse it too.
+    if (secret.length < MIN_HMAC_SECRET_BYTES || new Set(secret).size < MIN_HMAC_SECRET_DISTINCT_BYTES) {
       throw new ConfigError(
         'JWT_SECRET',
         `must hold at least ${MIN_HMAC_SECRET_BYTES} random bytes (give it as base64url, base64 or hex); generate one with \`openssl rand -base64 32\``,

@@ -16,6 +16,7 @@ import type { UserStore } from './auth/user-store.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import type { Config } from './config.js';
 import { createAuthenticator } from './http/authenticate.js';
+import { answerClientError } from './http/client-error.js';
 import { createCookiePolicy } from './http/cookies.js';
 import { createAuthRouter } from './http/routes/auth.js';
 import { createDocsRouter } from './http/routes/docs.js';
@@ -137,11 +138,15 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     ),
   );
 
-  const http = createHttpServer(app.callback());
+  // Node checks the two timeouts below only every `connectionsCheckingInterval` (30 s by
+  // default), which would let a slowloris connection live up to 45 s; check every second.
+  const http = createHttpServer({ connectionsCheckingInterval: 1000 }, app.callback());
   // Slowloris: headers must arrive within 15 s and a whole request within 30 s. Streams are GETs,
   // fully received at once, so this never cuts an open stream; idle streams live on heartbeats.
   http.headersTimeout = 15_000;
   http.requestTimeout = 30_000;
+  // Oversized headers, timeouts and malformed HTTP get a JSON error code too, not Node's bare answer.
+  http.on('clientError', answerClientError);
 
   const maintenance = setInterval(() => {
     bus.sweep();
