@@ -163,9 +163,11 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
     },
 
     async verifyAccessToken(token) {
-      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH || !isCanonicalCompactJws(token)) {
+      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH || /[^A-Za-z0-9_.-]/.test(token)) {
         throw BearerError.invalid('malformed');
       }
+      // Anything but three segments is left to jose to refuse (and name); three must be canonical.
+      if (COMPACT_JWS.test(token) && !isCanonicalCompactJws(token)) throw BearerError.invalid('non_canonical');
       let payload: unknown;
       try {
         ({ payload } = await jwtVerify(token, verifyKey, {
