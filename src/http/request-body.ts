@@ -1,5 +1,6 @@
 // Only for its typing of `ctx.request.body` (the reading and parsing below are our own).
 import type {} from 'koa-bodyparser';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Context, Middleware, Next } from 'koa';
 import type { z } from 'zod';
 import { AppError, InvalidRequestError } from '../errors.js';
@@ -24,13 +25,13 @@ type BodyType = 'json' | 'form';
 export function createBodyParser(options: { maxBytes: number; types: readonly BodyType[] }): Middleware {
   const mimeTypes = options.types.map((type) => (type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded'));
   return async function parseBody(ctx: Context, next: Next): Promise<void> {
-    const type = ctx.is(...mimeTypes);
-    if (type === null || ctx.request.length === 0) {
-      // No body at all: validation will name the missing fields.
+    if (!hasBody(ctx)) {
+      // No body at all (or an empty one): validation will name the missing fields.
       ctx.request.body = {};
       return next();
     }
-    if (type === false) {
+    const type = mimeTypes.find((mime) => mime === ctx.request.type);
+    if (type === undefined) {
       throw new AppError(415, 'unsupported_media_type', `Send the body as ${mimeTypes.join(' or ')}.`);
     }
     const charset = (ctx.request.charset ?? '').toLowerCase();
@@ -45,6 +46,18 @@ export function createBodyParser(options: { maxBytes: number; types: readonly Bo
     ctx.request.body = type === 'application/json' ? parseJson(text) : parseForm(text);
     return next();
   };
+}
+
+/**
+ * HTTP/1.1 has a body when it says so (RFC 9112 §6.3: Content-Length or Transfer-Encoding). An
+ * HTTP/2 request need not send Content-Length (RFC 9113 §8.1.1); it has no body only when its
+ * HEADERS frame ended the stream. (type-is, under `ctx.is`, looks at HTTP/1.1 headers only, so it
+ * took an HTTP/2 body without Content-Length for no body at all.)
+ */
+function hasBody(ctx: Context): boolean {
+  if (ctx.request.length === 0) return false;
+  if (ctx.req.httpVersionMajor >= 2) return !(ctx.req as unknown as Http2ServerRequest).stream.endAfterHeaders;
+  return ctx.get('transfer-encoding') !== '' || ctx.get('content-length') !== '';
 }
 
 /** Nesting deeper than this is refused while parsing; routes may set tighter limits (`MAX_JSON_DEPTH`). */
