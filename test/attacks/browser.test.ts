@@ -80,6 +80,28 @@ describe('attacks: cookies, CORS and CSRF', () => {
     expect(both.status).to.equal(200);
   });
 
+  it('puts nosniff, no-referrer, frame-ancestors none and no-store on every kind of answer, errors included', async () => {
+    const alice = (await t.login('alice')).access_token;
+    const answers = [
+      await fetch(`${t.url}/.well-known/jwks.json`),
+      await fetch(`${t.url}/no/such/route`),
+      await fetch(`${t.url}/events?topic=public/news`, { headers: { authorization: 'Bearer x.y.z' } }),
+      await fetch(`${t.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }),
+      await fetch(`${t.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) }),
+      await fetch(`${t.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${alice}` }, body: '{"topics":["public/news"],"data":1}' }),
+    ];
+    for (const res of answers) {
+      const where = `${res.url} ${res.status}`;
+      expect(res.headers.get('x-content-type-options'), where).to.equal('nosniff');
+      expect(res.headers.get('referrer-policy'), where).to.equal('no-referrer');
+      expect(res.headers.get('content-security-policy'), where).to.equal("default-src 'none'; frame-ancestors 'none'");
+      // The public key set is meant to be cached; everything else, tokens above all, never is.
+      expect(res.headers.get('cache-control'), where).to.equal(res.url.endsWith('/jwks.json') ? 'public, max-age=300' : 'no-store');
+      await res.arrayBuffer();
+    }
+    expect(answers.map((res) => res.status)).to.deep.equal([200, 404, 401, 415, 200, 403]);
+  });
+
   it('writes no token, password or cookie to the log, even when a token is sent in the query string', async () => {
     const lines: string[] = [];
     const sink = new Writable({
