@@ -88,12 +88,21 @@ export class NotifyClient implements NotifyClientApi {
     this.backoff = options.backoff ?? {};
     if (options.accessToken !== undefined) {
       this.#accessToken = options.accessToken;
-      this.#session = sessionFrom(options.accessToken, undefined, this.clock());
+      try {
+        this.#session = sessionFrom(options.accessToken, undefined, this.clock());
+      } catch {
+        // Not a JWT we can read: the server will say what it thinks of it.
+      }
     }
   }
 
   get session(): SessionInfo | undefined {
     return this.#session;
+  }
+
+  /** False for a fixed access token: nothing to get a new one with. */
+  get canRefresh(): boolean {
+    return this.mode === 'cookie' || this.#refreshToken !== undefined || this.#clientCredentials !== undefined;
   }
 
   onAuthChange(listener: (state: AuthState) => void): () => void {

@@ -169,7 +169,7 @@ export class StreamConnection implements Subscription {
     const status = code ?? (opened ? undefined : await this.#probe());
     if (this.#stopped) return;
     if (status === 401) {
-      if (this.#authRetried) return this.#stop(new StreamStoppedError('unauthorized', 'The server refused the token.', { status }));
+      if (this.#authRetried || !this.client.canRefresh) return this.#stop(new StreamStoppedError('unauthorized', 'The server refused the token.', { status }));
       this.#authRetried = true;
       if (await this.#refreshed(true)) this.#reconnectNow();
       return;
