@@ -1,13 +1,15 @@
 import { serializeError } from './errors.js';
 import { NotifyClient, type NotifyClientOptions } from './notify-client.js';
 import type { CallMethod, TabMessage, WorkerMessage } from './shared-protocol.js';
-import type { AuthState, StreamState, Subscription } from './types.js';
+import type { AuthState, ConnectedInfo, StreamState, Subscription } from './types.js';
 
 interface Group {
   readonly subscription: Subscription;
   /** Tabs in this group: port -> their subscription ids. */
   readonly members: Map<MessagePort, Set<number>>;
   state: StreamState;
+  /** The stream's current `connected` info, for tabs that join an open stream. */
+  connected: ConnectedInfo | undefined;
 }
 
 const METHODS: ReadonlySet<CallMethod> = new Set(['login', 'logout', 'restore', 'refresh', 'publish']);
@@ -70,6 +72,7 @@ export function hostSharedWorker(scope: { onconnect: ((event: MessageEvent) => v
           const created: Group = {
             members,
             state: 'connecting',
+            connected: undefined,
             subscription: undefined as unknown as Subscription,
           };
           (created as { subscription: Subscription }).subscription = client.subscribe(
@@ -77,7 +80,10 @@ export function hostSharedWorker(scope: { onconnect: ((event: MessageEvent) => v
             {
               event: (event) => toMembers(created, (id) => ({ op: 'event', id, event })),
               reset: (info) => toMembers(created, (id) => ({ op: 'reset', id, info })),
-              connected: (info) => toMembers(created, (id) => ({ op: 'connected', id, info })),
+              connected: (info) => {
+                created.connected = info;
+                toMembers(created, (id) => ({ op: 'connected', id, info }));
+              },
               renewed: (expiresAt) => toMembers(created, (id) => ({ op: 'renewed', id, expiresAt })),
               state: (state) => {
                 created.state = state;
@@ -97,6 +103,7 @@ export function hostSharedWorker(scope: { onconnect: ((event: MessageEvent) => v
         if (ids === undefined) group.members.set(port, (ids = new Set()));
         ids.add(message.id);
         send(port, { op: 'state', id: message.id, state: group.state, lastEventId: group.subscription.lastEventId });
+        if (group.state === 'open' && group.connected !== undefined) send(port, { op: 'connected', id: message.id, info: group.connected });
         return;
       }
       case 'unsubscribe':
