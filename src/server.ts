@@ -42,6 +42,8 @@ export interface NotifyServer {
   readonly registry: SessionRegistry;
   readonly revocations: RevocationList;
   readonly metrics: ServerMetrics;
+  /** The address of the separate metrics listener (`METRICS=listen`), once listening. */
+  metricsAddress(): AddressInfo | undefined;
   /** Every route the server answers, as `{ method, path }` with OpenAPI-style `{param}` paths. */
   readonly routes: ReadonlyArray<{ method: string; path: string }>;
   /** Starts listening; resolves with the bound address. */
@@ -171,6 +173,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     registry,
     revocations,
     metrics,
+    metricsAddress: () => (metricsListener?.listening ? (metricsListener.address() as AddressInfo) : undefined),
     routes,
     async listen() {
       if (metricsListener !== undefined) {
