@@ -109,6 +109,10 @@ describe('in Chromium: the docs page and the demo page', function () {
     await page.waitForSelector('#state[data-state="open"]');
     await page.click('#logout');
     await page.waitForSelector('#signin:not([hidden])');
+    // The server ended the sign-in (the logout POST passed its Origin check) and cleared the cookies.
+    expect((await context.cookies(t.url)).map((cookie) => cookie.name)).to.deep.equal([]);
+    await page.reload();
+    await page.waitForSelector('#signin:not([hidden])');
     await context.close();
   });
 });

@@ -105,9 +105,9 @@ describe('in Chromium: the client keeps a stream alive', function () {
     return publisher;
   }
 
-  it('renews in-band on token-expiring, on one connection, with no event lost or repeated (4 s tokens)', async () => {
+  it('renews in-band on token-expiring, on one connection, with no event lost or repeated (4 s tokens; shared worker)', async () => {
     const publisher = await setUp(shortTokens);
-    const page = await signedInPage(context, t.url);
+    const page = await signedInPage(context, t.url, { shared: true });
     await publisher.stream(9000);
     const state = await waitFor(page, (s) => s.received.length >= publisher.count, 'every event');
     expect(state.received).to.deep.equal(numbers(1, publisher.count));
