@@ -1,5 +1,6 @@
 import { NotifyClient } from './notify-client.js';
 import { SharedNotifyClient } from './shared-client.js';
+import { createTabCoordinator } from './tab-coordinator.js';
 import type { NotifyClientApi } from './types.js';
 
 /** Where the server serves the SharedWorker script (see `src/http/routes/web.ts`). */
@@ -14,5 +15,6 @@ export function createBrowserClient(options: { workerUrl?: string; shared?: bool
   if (options.shared !== false && typeof SharedWorker === 'function') {
     return new SharedNotifyClient(options.workerUrl ?? DEFAULT_WORKER_URL);
   }
-  return new NotifyClient({ mode: 'cookie', baseUrl: options.baseUrl ?? '' });
+  // No SharedWorker (e.g. Chrome on Android): a client per tab, taking turns to refresh the shared cookie.
+  return new NotifyClient({ mode: 'cookie', baseUrl: options.baseUrl ?? '', coordinator: createTabCoordinator() });
 }

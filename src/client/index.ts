@@ -8,6 +8,7 @@ export { hostSharedWorker } from './shared-worker-host.js';
 export { createBrowserClient, DEFAULT_WORKER_URL } from './browser.js';
 export { NotifyClientError, SignedOutError, StreamStoppedError, NetworkError } from './errors.js';
 export { compareEventIds } from './event-id.js';
+export { createTabCoordinator, type RefreshCoordinator } from './tab-coordinator.js';
 export type {
   AuthState,
   ConnectedInfo,

@@ -1,6 +1,7 @@
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { NetworkError, NotifyClientError, SignedOutError } from './errors.js';
 import { StreamConnection } from './stream-connection.js';
+import type { RefreshCoordinator } from './tab-coordinator.js';
 import type {
   AuthState,
   EventSourceConstructor,
@@ -33,6 +34,11 @@ export interface NotifyClientOptions {
   readonly backoff?: BackoffOptions;
   readonly clock?: () => number;
   readonly random?: () => number;
+  /**
+   * Cookie mode, when several clients share one cookie jar (tabs without SharedWorker): takes
+   * turns refreshing and shares the result. See `createTabCoordinator`.
+   */
+  readonly coordinator?: RefreshCoordinator;
 }
 
 /** Refresh this long before expiry at most (and at least 1 s, or a quarter of the lifetime). */
@@ -63,6 +69,7 @@ export class NotifyClient implements NotifyClientApi {
   readonly #fetch: typeof fetch;
   readonly #EventSource: EventSourceConstructor | undefined;
   readonly #clientCredentials: NotifyClientOptions['clientCredentials'];
+  readonly #coordinator: RefreshCoordinator | undefined;
   #accessToken: string | undefined;
   #refreshToken: string | undefined;
   #session: SessionInfo | undefined;
@@ -86,6 +93,14 @@ export class NotifyClient implements NotifyClientApi {
     this.clock = options.clock ?? Date.now;
     this.random = options.random ?? Math.random;
     this.backoff = options.backoff ?? {};
+    this.#coordinator = this.mode === 'cookie' ? options.coordinator : undefined;
+    // Another tab signed in or refreshed: its cookie is ours too; adopt the claims and the schedule.
+    this.#coordinator?.onAnnounce((session) => {
+      if (this.#session !== undefined && this.#session.tokenExpiresAt >= session.tokenExpiresAt) return;
+      this.#session = session;
+      this.#scheduleRefresh(session);
+      this.#emit({ signedIn: true, session });
+    });
     if (options.accessToken !== undefined) {
       this.#accessToken = options.accessToken;
       try {
@@ -122,7 +137,9 @@ export class NotifyClient implements NotifyClientApi {
       body: JSON.stringify({ username, password, cookie: this.mode === 'cookie' }),
     });
     if (!res.ok) throw await errorFrom(res);
-    return this.#accept((await res.json()) as TokenResponse);
+    const session = this.#accept((await res.json()) as TokenResponse);
+    this.#coordinator?.announce(session);
+    return session;
   }
 
   /** Cookie mode: signs in again from the refresh cookie, if any (after a page load). */
@@ -143,7 +160,7 @@ export class NotifyClient implements NotifyClientApi {
    * @throws SignedOutError when the server refuses (the client is then signed out), NetworkError.
    */
   refresh(): Promise<SessionInfo> {
-    this.#refreshing ??= this.#doRefresh().finally(() => {
+    this.#refreshing ??= this.#coordinatedRefresh().finally(() => {
       this.#refreshing = undefined;
     });
     return this.#refreshing;
@@ -278,6 +295,20 @@ export class NotifyClient implements NotifyClientApi {
     } catch (error) {
       throw new NetworkError('The server could not be reached.', { cause: error });
     }
+  }
+
+  async #coordinatedRefresh(): Promise<SessionInfo> {
+    const coordinator = this.#coordinator;
+    if (coordinator === undefined) return this.#doRefresh();
+    const before = this.#session?.tokenExpiresAt;
+    return coordinator.exclusive(async () => {
+      // While we waited for our turn, another tab may have refreshed (and rotated the cookie).
+      const now = this.#session;
+      if (now !== undefined && now.tokenExpiresAt !== before && now.expiresAt - this.clock() > MIN_VALID_FOR_STREAM_MS) return now;
+      const session = await this.#doRefresh();
+      coordinator.announce(session);
+      return session;
+    });
   }
 
   async #doRefresh(): Promise<SessionInfo> {

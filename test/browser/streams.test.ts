@@ -12,7 +12,7 @@ interface Harness {
   stops: string[];
   connects: number;
   renewals: number;
-  start(options: { shared?: boolean; login?: { username: string; password: string }; topics: string[]; renew?: boolean }): Promise<string | undefined>;
+  start(options: { shared?: boolean; coordinated?: boolean; login?: { username: string; password: string }; topics: string[]; renew?: boolean }): Promise<string | undefined>;
 }
 type HarnessWindow = Window & { harness: Harness };
 
@@ -35,12 +35,12 @@ async function waitFor(page: Page, predicate: (state: Awaited<ReturnType<typeof 
   }
 }
 
-async function signedInPage(context: BrowserContext, url: string, options: { shared?: boolean; renew?: boolean; login?: boolean } = {}): Promise<Page> {
+async function signedInPage(context: BrowserContext, url: string, options: { shared?: boolean; coordinated?: boolean; renew?: boolean; login?: boolean } = {}): Promise<Page> {
   const page = await context.newPage();
   await openHarness(page, url);
   await page.evaluate(
-    (o) => (window as unknown as HarnessWindow).harness.start({ shared: o.shared, renew: o.renew, topics: ['users/alice/**', 'public/**'], login: o.login ? { username: 'alice', password: o.password } : undefined }),
-    { shared: options.shared ?? false, renew: options.renew ?? true, login: options.login ?? true, password: PASSWORD },
+    (o) => (window as unknown as HarnessWindow).harness.start({ shared: o.shared, coordinated: o.coordinated, renew: o.renew, topics: ['users/alice/**', 'public/**'], login: o.login ? { username: 'alice', password: o.password } : undefined }),
+    { shared: options.shared ?? false, coordinated: options.coordinated ?? false, renew: options.renew ?? true, login: options.login ?? true, password: PASSWORD },
   );
   await waitFor(page, (s) => s.connects >= 1, 'connected');
   return page;
@@ -155,6 +155,20 @@ describe('in Chromium: the client keeps a stream alive', function () {
     const state = await waitFor(page, (s) => s.received.length >= 10, 'the later events');
     expect(state.received).to.deep.equal(numbers(1, 10));
     expect(new Set(state.ids).size).to.equal(10);
+  });
+
+  it('without SharedWorker, tabs take turns refreshing the shared cookie, so none signs the others out (4 s tokens)', async () => {
+    const publisher = await setUp(shortTokens);
+    const pages = [await signedInPage(context, t.url, { coordinated: true })];
+    for (let i = 1; i < 3; i++) pages.push(await signedInPage(context, t.url, { coordinated: true, login: false }));
+    expect(t.server.registry.size).to.equal(3);
+    await publisher.stream(9000, 200);
+    for (const page of pages) {
+      const state = await waitFor(page, (s) => s.received.length >= publisher.count, 'every event in every tab');
+      expect(state.received).to.deep.equal(numbers(1, publisher.count));
+      expect(state.stops).to.deep.equal([]);
+      expect(state.renewals).to.be.at.least(2);
+    }
   });
 
   it('shares ONE server connection between ten tabs of an origin, and every tab receives every event', async () => {

@@ -90,10 +90,12 @@ export async function startRestartableServer(overrides?: (config: Config) => Con
 export const HARNESS_PATH = '/__test/harness.html';
 export const HARNESS_HTML = `<!doctype html><meta charset="utf-8"><title>harness</title>
 <script type="module">
-import { NotifyClient, createBrowserClient } from '/app/notify-client.js';
+import { NotifyClient, createBrowserClient, createTabCoordinator } from '/app/notify-client.js';
 const h = { received: [], ids: [], resets: [], stops: [], states: [], connects: 0, renewals: 0 };
-h.start = async ({ shared, login, topics, renew }) => {
-  const client = shared ? createBrowserClient() : new NotifyClient({ mode: 'cookie', backoff: { initialMs: 200, maxMs: 1000 } });
+h.start = async ({ shared, coordinated, login, topics, renew }) => {
+  const client = shared
+    ? createBrowserClient()
+    : new NotifyClient({ mode: 'cookie', backoff: { initialMs: 200, maxMs: 1000 }, coordinator: coordinated ? createTabCoordinator() : undefined });
   h.client = client;
   if (shared) await client.ready;
   const session = login ? await client.login(login.username, login.password) : await client.restore();
