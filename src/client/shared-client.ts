@@ -1,4 +1,4 @@
-import { deserializeError, type NotifyClientError } from './errors.js';
+import { deserializeError, NotifyClientError } from './errors.js';
 import type { CallMethod, TabMessage, WorkerMessage } from './shared-protocol.js';
 import type {
   AuthState,
@@ -34,6 +34,18 @@ export class SharedNotifyClient implements NotifyClientApi {
   constructor(workerUrl: string) {
     const worker = new SharedWorker(workerUrl, { name: 'notify' });
     this.#port = worker.port;
+    // The script failed to load or run: fail every pending call rather than leave it hanging.
+    worker.onerror = () => {
+      const error = new NotifyClientError('worker_failed', `The shared worker ${workerUrl} failed.`);
+      for (const pending of this.#pending.values()) pending.reject(error);
+      this.#pending.clear();
+      for (const [id, entry] of this.#subscriptions) {
+        this.#subscriptions.delete(id);
+        entry.state = 'stopped';
+        entry.handlers.state?.('stopped');
+        entry.handlers.stop?.(error);
+      }
+    };
     let markReady: () => void = () => undefined;
     this.ready = new Promise((resolve) => (markReady = resolve));
     this.#port.onmessage = (event: MessageEvent) => {
