@@ -65,6 +65,18 @@ export function createListener(handler: Handler, tls: { certFile: string; keyFil
   secure.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
+    // An HTTP/2 connection that holds no stream for `headersTimeout` is closed (GOAWAY): the
+    // HTTP/2 form of slowloris is a connection opened and left idle. A session with an open
+    // stream (an event stream, say) is left alone; a slow request body has its own deadline
+    // (`request-body.ts`).
+    let open = 0;
+    session.on('stream', (stream) => {
+      open++;
+      stream.once('close', () => open--);
+    });
+    session.setTimeout(secure.headersTimeout, () => {
+      if (open === 0) session.close();
+    });
   });
   secure.closeAllConnections = () => {
     for (const session of sessions) session.destroy();

@@ -78,7 +78,16 @@ function readBody(ctx: Context, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // Node enforces requestTimeout on HTTP/1.1 only; an HTTP/2 body gets the same deadline here.
+    const deadline = ctx.req.httpVersionMajor >= 2 ? setTimeout(() => onTimeout(), http2BodyTimeout(ctx)) : undefined;
+    const onTimeout = () => {
+      cleanup();
+      reject(new AppError(408, 'request_timeout', 'The request body did not arrive in time.'));
+      // The rest of the body is not wanted: reset the stream once the answer is out.
+      ctx.res.once('finish', () => (ctx.req as unknown as Http2ServerRequest).stream.close());
+    };
     const cleanup = () => {
+      clearTimeout(deadline);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
@@ -108,6 +117,12 @@ function readBody(ctx: Context, maxBytes: number): Promise<Buffer> {
     req.on('error', onError);
     req.on('close', onClose);
   });
+}
+
+/** The listener's `requestTimeout` (tests lower it), else 30 s. */
+function http2BodyTimeout(ctx: Context): number {
+  const server = (ctx.req.socket as unknown as { server?: { requestTimeout?: unknown } }).server;
+  return typeof server?.requestTimeout === 'number' && server.requestTimeout > 0 ? server.requestTimeout : 30_000;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

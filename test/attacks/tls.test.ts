@@ -240,6 +240,72 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
     expect((await h2request(stalledSession, { ':path': '/healthz' })).status).to.equal(200);
   });
 
+  describe('HTTP/2 slowloris (timeouts lowered to 1 s / 2 s)', () => {
+    let saved: [number, number];
+    beforeEach(() => {
+      saved = [t.server.http.headersTimeout, t.server.http.requestTimeout];
+      t.server.http.headersTimeout = 1000;
+      t.server.http.requestTimeout = 2000;
+    });
+    afterEach(() => {
+      [t.server.http.headersTimeout, t.server.http.requestTimeout] = saved;
+    });
+
+    it('closes an HTTP/2 connection that is opened and left without a stream (GOAWAY)', async function () {
+      this.timeout(8000);
+      const session = connect();
+      const started = Date.now();
+      const closed = await new Promise<boolean>((resolve) => {
+        session.once('close', () => resolve(true));
+        setTimeout(() => resolve(false), 5000);
+      });
+      expect(closed, 'the idle HTTP/2 connection is still open').to.equal(true);
+      expect(Date.now() - started).to.be.below(4000);
+    });
+
+    it('answers 408 request_timeout to an HTTP/2 request body sent one byte every 200 ms', async function () {
+      this.timeout(8000);
+      const session = connect();
+      const stream = session.request({ ':method': 'POST', ':path': '/auth/login', 'content-type': 'application/json' });
+      let head: http2.IncomingHttpHeaders = {};
+      let text = '';
+      stream.on('response', (h) => (head = h));
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk) => (text += chunk));
+      stream.on('error', () => undefined);
+      const started = Date.now();
+      const done = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+      for (const byte of '{"username":"alice","password":"' + 'a'.repeat(40)) {
+        if (head[':status'] !== undefined || stream.destroyed) break;
+        stream.write(byte);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await Promise.race([done, new Promise((r) => setTimeout(r, 2000))]);
+      expect(head[':status']).to.equal(408);
+      expect(JSON.parse(text).error).to.equal('request_timeout');
+      expect(Date.now() - started).to.be.below(5000);
+    });
+
+    it('keeps an HTTP/2 event stream (and its connection) open past the idle timeout, and delivers on it', async function () {
+      this.timeout(8000);
+      const session = connect();
+      const alice = JSON.parse((await login(session, 'alice')).body).access_token as string;
+      const stream = session.request({ ':path': '/events?topic=public/idle', accept: 'text/event-stream', authorization: `Bearer ${alice}` });
+      let text = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk) => (text += chunk));
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(session.closed || session.destroyed).to.equal(false);
+      const publisher = connect();
+      const newsroom = JSON.parse((await login(publisher, 'newsroom')).body).access_token as string;
+      await h2request(publisher, { ':method': 'POST', ':path': '/events', 'content-type': 'application/json', authorization: `Bearer ${newsroom}` }, JSON.stringify({ topics: ['public/idle'], type: 'late', data: 1 }));
+      const deadline = Date.now() + 3000;
+      while (!text.includes('event: late') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(text).to.contain('event: late');
+      stream.close();
+    });
+  });
+
   it('closes a slowloris HTTP/1.1-over-TLS connection with a JSON 408', async function () {
     this.timeout(8000);
     const saved = [t.server.http.headersTimeout, t.server.http.requestTimeout];
