@@ -9,6 +9,25 @@ import { expectError } from './attack-kit.js';
  * reach what the token does not grant. Topic names have one spelling (RFC 3986 §2.3 unreserved
  * characters), so every trick below is either the same topic (403) or no topic at all (400).
  */
+describe('attacks: metrics token', () => {
+  let m: TestServer;
+  const token = 'm'.repeat(16) + 'e'.repeat(16) + 't'.repeat(8);
+  before(async () => {
+    m = await startServer({ METRICS: 'token', METRICS_TOKEN: token });
+    await m.addAccount('root', ['admin']);
+  });
+  after(() => m.close());
+
+  it('answers 401 invalid_token to an admin access token, a prefix of the metrics token and the token with one character changed', async () => {
+    const admin = (await m.login('root')).access_token;
+    for (const wrong of [admin, token.slice(0, -1), `${token.slice(0, -1)}x`, `${token}x`]) {
+      const res = await readJson(await fetch(`${m.url}/metrics`, { headers: { authorization: `Bearer ${wrong}` } }));
+      expectError(res, 401, 'invalid_token');
+    }
+    expect((await fetch(`${m.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status).to.equal(200);
+  });
+});
+
 describe('attacks: authorisation', () => {
   let t: TestServer;
   let alice: string;
@@ -81,6 +100,13 @@ describe('attacks: authorisation', () => {
   it('refuses a publish whose body claims another publisher or subject (unknown fields), and publishes nothing', async () => {
     const res = await readJson(await postJson(`${t.url}/events`, { topics: ['public/news'], data: 1, publisher: 'admin', sub: 'admin' }, newsroom));
     expectError(res, 400, 'invalid_request');
+  });
+
+  it('refuses GET /metrics while metrics are off (403 metrics_disabled), even to an admin token', async () => {
+    await t.addAccount('root', ['admin']);
+    const admin = (await t.login('root')).access_token;
+    const res = await readJson(await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${admin}` } }));
+    expectError(res, 403, 'metrics_disabled');
   });
 
   it("never replays bob's events to alice through Last-Event-ID or ?lastEventId=", async () => {

@@ -142,6 +142,23 @@ describe('attacks: hostile input', () => {
     expect(Date.now() - started).to.be.below(2000);
   });
 
+  it('keeps answering others quickly while 20 clients trickle oversized and invalid bodies at it', async function () {
+    this.timeout(10_000);
+    // 8 KiB chunks of 0xFF bytes (never valid UTF-8), 320 KiB per client: over the limit and not text.
+    const chunk = Buffer.concat([Buffer.from(`${(8 * 1024).toString(16)}\r\n`), Buffer.alloc(8 * 1024, 0xff), Buffer.from('\r\n')]);
+    const attackers = Array.from({ length: 20 }, () =>
+      rawExchange(t.url, [httpRequest('POST', '/auth/login', host, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' }), ...Array(40).fill(chunk)], { gapMs: 5, timeoutMs: 8000 }).catch(() => undefined),
+    );
+    const latencies: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const started = performance.now();
+      expect((await fetch(`${t.url}/healthz`)).status).to.equal(200);
+      latencies.push(performance.now() - started);
+    }
+    await Promise.all(attackers);
+    expect(Math.max(...latencies), JSON.stringify(latencies)).to.be.below(250);
+  });
+
   it('answers 431 header_too_large (JSON) to 20 KB of headers', async () => {
     const res = await rawExchange(t.url, [httpRequest('GET', '/healthz', host, { 'X-Filler': 'f'.repeat(20 * 1024) })]);
     expect(res.status).to.equal(431);
