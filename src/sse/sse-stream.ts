@@ -6,9 +6,10 @@ export type StreamEndReason = 'client_gone' | 'slow_consumer' | 'server';
 export interface SseStreamOptions {
   /**
    * Bytes that may wait in user space for a slow client (the response's and socket's buffers;
-   * the kernel's socket buffer comes on top). Over HTTP/2 `writableLength` is the stream's own
-   * queue, which grows once the client's flow-control window is used up (RFC 9113 §5.2). Past it the stream is cut: the client can resume
-   * with Last-Event-ID, and one stalled reader never holds more than this much memory.
+   * the kernel's socket buffer comes on top). Past it the stream is cut: the client can resume
+   * with Last-Event-ID, and one stalled reader never holds more than this much memory. Over
+   * HTTP/2 `writableLength` is the stream's own queue, which grows once the client's
+   * flow-control window is used up (RFC 9113 §5.2).
    */
   readonly maxBufferedBytes: number;
 }
@@ -51,6 +52,8 @@ export class SseStream {
     if (this.http2 !== undefined) {
       // HTTP/2: `res.socket` stands for the connection that every stream of the session shares
       // (its setTimeout is the session's), so leave it alone and lift only this stream's timeout.
+      // Setting the session's to 0 would also switch off the idle-connection timeout of
+      // `http/listener.ts` for good, long after this stream ended.
       this.http2.stream.setTimeout(0);
     } else {
       const socket = this.res.socket;
