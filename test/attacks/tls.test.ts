@@ -286,6 +286,21 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
       expect(Date.now() - started).to.be.below(5000);
     });
 
+    it('still closes the HTTP/2 connection once its event stream has ended and it sits idle', async function () {
+      this.timeout(8000);
+      const session = connect();
+      const alice = JSON.parse((await login(session, 'alice')).body).access_token as string;
+      const stream = session.request({ ':path': '/events?topic=public/news', accept: 'text/event-stream', authorization: `Bearer ${alice}` });
+      stream.on('error', () => undefined);
+      await new Promise<void>((resolve) => stream.once('data', () => resolve()));
+      stream.close();
+      const closed = await new Promise<boolean>((resolve) => {
+        session.once('close', () => resolve(true));
+        setTimeout(() => resolve(false), 4000);
+      });
+      expect(closed, 'an ended event stream left its connection without an idle timeout').to.equal(true);
+    });
+
     it('keeps an HTTP/2 event stream (and its connection) open past the idle timeout, and delivers on it', async function () {
       this.timeout(8000);
       const session = connect();
