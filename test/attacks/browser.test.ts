@@ -117,9 +117,10 @@ describe('attacks: cookies, CORS and CSRF', () => {
       const { port } = await server.listen();
       const url = `http://127.0.0.1:${port}`;
       await server.users.add({ name: 'alice', kind: 'user', roles: ['user'], passwordHash: await hashPassword(PASSWORD, { logN: TEST_LOG_N }) });
-      const login = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD, cookie: true }) });
+      const login = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
       const tokens = (await login.json()) as { access_token: string; refresh_token: string };
       await fetch(`${url}/events?topic=public/news&access_token=${tokens.access_token}`);
+      await fetch(`${url}/events`, { method: 'POST', headers: { 'content-type': 'application/json', cookie: `notify_at=${tokens.access_token}; notify_rt=${tokens.refresh_token}` }, body: '{}' });
       await fetch(`${url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }) });
       await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'wrong password 123' }) });
       const log = lines.join('');
