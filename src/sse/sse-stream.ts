@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 
 export type StreamEndReason = 'client_gone' | 'slow_consumer' | 'server';
 
@@ -21,17 +22,27 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
- * The transport of one event stream: headers, writes straight to the response, the buffer bound
- * and the close. It knows nothing about events, auth or the bus: it moves bytes.
+ * The transport of one event stream: headers, writes straight to the socket, the buffer bound and
+ * the close. It knows nothing about events, auth or the bus: it moves bytes.
+ *
+ * The body is close-delimited (RFC 9112 §6.3, rule 8: no Content-Length, no Transfer-Encoding,
+ * `Connection: close`), which an event stream is anyway: it ends when the connection does. So a
+ * frame needs no chunk header and goes to the socket as is, one `write` per frame, and Node's
+ * per-write chunking work (cork, three writes, uncork on the next tick) is skipped (issue 5). When
+ * a client reads slower than events come, the frames queue in the socket and leave together in
+ * one `writev` once it drains.
  */
 export class SseStream {
   private ended = false;
   private endListener: ((reason: StreamEndReason) => void) | undefined;
+  /** Where frames go once the head is sent: the socket itself, or the response when it has none. */
+  private out: Writable;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly options: SseStreamOptions,
   ) {
+    this.out = res;
     res.once('close', this.onResponseClose);
   }
 
@@ -43,8 +54,12 @@ export class SseStream {
       socket.setTimeout(0);
       socket.setNoDelay(true);
     }
-    this.res.writeHead(200, { ...SSE_HEADERS, ...extraHeaders });
+    this.res.removeHeader('Transfer-Encoding');
+    this.res.writeHead(200, { ...SSE_HEADERS, Connection: 'close', ...extraHeaders });
     this.res.flushHeaders();
+    // A HEAD response has no body, and a pipelined response may not have its socket yet: both keep
+    // writing through the response, which ignores or queues the bytes in order.
+    if (socket !== null && this.res.req.method !== 'HEAD') this.out = socket;
   }
 
   /**
@@ -53,12 +68,12 @@ export class SseStream {
    */
   write(chunk: Buffer | string): boolean {
     if (this.ended) return false;
-    if (this.res.writableLength > this.options.maxBufferedBytes) {
+    if (this.out.writableLength > this.options.maxBufferedBytes) {
       this.finish('slow_consumer');
       this.res.destroy();
       return false;
     }
-    this.res.write(chunk);
+    this.out.write(chunk);
     return true;
   }
 
