@@ -100,6 +100,7 @@ interface Target {
   /** POST body and path for one event carrying `t`. */
   readonly publish: (t: number) => { path: string; body: string };
   readonly gc: () => void;
+  readonly snapshot: () => void;
   stop(): Promise<void>;
 }
 
@@ -131,7 +132,13 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'
   clearTimeout(timer);
 }
 
-const NODE_SERVER_FLAGS = ['--expose-gc', '--import', path.join(BENCH, 'preload-gc.mjs')];
+/** BENCH_CPU_PROF=DIR writes a V8 CPU profile of each Node server into DIR (see bench/README.md). */
+const NODE_SERVER_FLAGS = [
+  '--expose-gc',
+  '--import',
+  path.join(BENCH, 'preload-gc.mjs'),
+  ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(process.env.BENCH_CPU_PROF)] : []),
+];
 
 async function startNotify(): Promise<Target> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-notify-'));
@@ -165,6 +172,7 @@ async function startNotify(): Promise<Target> {
     signing,
     publish: (t) => ({ path: '/events', body: JSON.stringify({ topics: ['public/bench'], data: { t, p: PAD } }) }),
     gc: () => child.kill('SIGUSR2'),
+    snapshot: () => child.kill('SIGWINCH'),
     async stop() {
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
@@ -193,6 +201,7 @@ async function startRaw(): Promise<Target> {
     signing: undefined,
     publish: (t) => ({ path: '/pub', body: JSON.stringify({ t, p: PAD }) }),
     gc: () => child.kill('SIGUSR2'),
+    snapshot: () => child.kill('SIGWINCH'),
     stop: () => stopChild(child),
   };
 }
@@ -220,6 +229,7 @@ async function startNchan(): Promise<Target> {
     signing: undefined,
     publish: (t) => ({ path: '/pub?id=bench', body: JSON.stringify({ t, p: PAD }) }),
     gc: () => {},
+    snapshot: () => {},
     async stop() {
       await stopChild(child, 'SIGQUIT');
       rmSync(dir, { recursive: true, force: true });
@@ -317,6 +327,10 @@ class Bench {
   async idleRss(): Promise<number> {
     this.target.gc();
     await sleep(700);
+    if (process.env.BENCH_HEAP_DIR) {
+      this.target.snapshot();
+      await sleep(8000);
+    }
     return rssBytes(this.target.pids());
   }
 

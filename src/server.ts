@@ -22,6 +22,7 @@ import { createDocsRouter } from './http/routes/docs.js';
 import { createEventsRouter } from './http/routes/events.js';
 import { createHealthRouter } from './http/routes/health.js';
 import { createJwksRouter } from './http/routes/jwks.js';
+import { DeadlineWheel } from './streams/deadline-wheel.js';
 import { SessionRegistry } from './streams/session-registry.js';
 
 export const SPEC_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi.yaml');
@@ -99,6 +100,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     revocations.revokeSubject(change.name, change.reason);
   });
 
+  const deadlines = new DeadlineWheel({ clock });
   const cookies = createCookiePolicy(config.cookieSecure);
   const authenticate = createAuthenticator({ tokens, revocations, cookieNames: cookies.names, allowedOrigins: config.corsOrigins });
   let shuttingDown = false;
@@ -125,7 +127,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       bus,
       registry,
       authenticate,
-      session: { retryMs: config.streams.retryMs, heartbeatMs, expiryWarning: config.streams.expiryWarning, clock },
+      session: { retryMs: config.streams.retryMs, heartbeatMs, expiryWarning: config.streams.expiryWarning, clock, deadlines },
       limits: config.limits,
       streamBufferBytes: config.streams.bufferBytes,
     }),
@@ -177,6 +179,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       clearInterval(maintenance);
       stopWatching();
       registry.stop();
+      deadlines.stop();
       await bus.close();
       await refreshTokens.close();
       await users.close();
