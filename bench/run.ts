@@ -34,8 +34,8 @@ const SWEEP = quick ? [1000, 5000] : [1000, 5000, 10000, 19000];
 const LATENCY_AT = quick ? 5000 : 10000;
 const TOPIC_SWEEP_AT = quick ? 5000 : 10000;
 /** Deliveries per throughput phase: events = DELIVERIES / subscribers. */
-const DELIVERIES = quick ? 100_000 : 250_000;
-const LATENCY_EVENTS = quick ? 6 : 12;
+const DELIVERIES = quick ? 100_000 : 150_000;
+const LATENCY_EVENTS = quick ? 6 : 10;
 const PUBLISHES = quick ? 1000 : 3000;
 const CLIENTS = 4;
 const PHASE_TIMEOUT_MS = 30_000;
@@ -307,7 +307,7 @@ class Bench {
           subjects: this.target.signing === undefined ? undefined : indices.map((i) => `u${i}`),
           signing: this.target.signing,
           concurrency: 32,
-          timeoutMs: 15_000,
+          timeoutMs: 5_000,
         } as Omit<ClientCommand, 'id'>);
       }),
     );
@@ -486,15 +486,23 @@ async function main(): Promise<void> {
         }
       }
       runs.push({ run: run + 1, servers, koaPost: publishBaseline });
+      writeResults(runs, started, withNchan);
     }
   } finally {
     await Promise.all(clients.map((c) => c.call({ cmd: 'exit' }, 2000).catch(() => {})));
   }
+  const { meta, stem } = writeResults(runs, started, withNchan);
+  process.stdout.write(renderMarkdown(meta, summarise(runs)));
+  log(`done in ${meta.minutes.toFixed(1)} min: bench/results/${stem}.{json,md,svg}`);
+}
+
+/** Writes the results so far: a run cut short still leaves the finished runs behind. */
+function writeResults(runs: RunResult[], started: number, withNchan: boolean) {
   const summary = summarise(runs);
   const meta = {
     date: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
-    runs: RUNS,
+    runs: runs.length,
     node: process.version,
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model,
@@ -507,8 +515,7 @@ async function main(): Promise<void> {
   writeFileSync(path.join(outDir, `${stem}.json`), `${JSON.stringify({ meta, summary, runs }, null, 2)}\n`);
   writeFileSync(path.join(outDir, `${stem}.md`), renderMarkdown(meta, summary));
   writeFileSync(path.join(outDir, `${stem}.svg`), renderSvg(summary));
-  process.stdout.write(renderMarkdown(meta, summary));
-  log(`done in ${meta.minutes.toFixed(1)} min: bench/results/${stem}.{json,md,svg}`);
+  return { meta, stem };
 }
 
 main().catch((error) => {
