@@ -96,7 +96,7 @@ export function renderMarkdown(meta: Record<string, unknown>, s: Summary): strin
   const lo = nominal[0]!;
   const hi = nominal.includes(10000) ? 10000 : nominal.at(-1)!;
   const lat = s.latencyAt ?? hi;
-  let out = `Measured ${String(meta.date).slice(0, 16).replace('T', ' ')} UTC, ${meta.mode} mode, median of ${meta.runs} run(s); Node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel}); server on CPU 0, load client on CPU 1.${meta.nchan ? '' : ' nchan not installed: not measured.'}\n\n`;
+  let out = `Measured ${String(meta.date).slice(0, 16).replace('T', ' ')} UTC, ${meta.mode} mode, median of ${meta.runs} run(s), commit ${meta.commit ?? '?'}; Node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel}); server on CPU 0, load client on CPU 1.${meta.nchan ? '' : ' nchan not installed: not measured.'}\n\n`;
   out += head;
   out += row(`delivered events / server CPU-s, ${fmt(lo)} subscribers`, (x) => at(lo)(x)?.eventsPerCpuS, 0);
   out += row(`delivered events / server CPU-s, ${fmt(hi)} subscribers`, (x) => at(hi)(x)?.eventsPerCpuS, 0, '≥ 0.9x raw, > nchan');

@@ -501,6 +501,7 @@ function writeResults(runs: RunResult[], started: number, withNchan: boolean) {
   const summary = summarise(runs);
   const meta = {
     date: new Date().toISOString(),
+    commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).stdout?.toString().trim(),
     mode: quick ? 'quick' : 'full',
     runs: runs.length,
     node: process.version,
