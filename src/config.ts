@@ -66,6 +66,10 @@ const envSchema = z.object({
   HISTORY_MAX_TOPICS: int(1, 10_000_000).default(10_000),
   IDEMPOTENCY_TTL: seconds(1, 7 * 86400).default(86400),
   IDEMPOTENCY_MAX_KEYS: int(0, 10_000_000).default(100_000),
+
+  METRICS: z.enum(['off', 'token', 'listen']).default('off'),
+  METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters (generate one with `openssl rand -base64 32`)').max(1024).optional(),
+  METRICS_LISTEN: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port').default('127.0.0.1:9464'),
 });
 
 /** The role table: role name -> topic selectors it may publish to and subscribe to. */
@@ -136,6 +140,12 @@ export interface Config {
     readonly idempotencyTtl: number;
     readonly idempotencyMaxKeys: number;
   };
+  /** `GET /metrics`: off, behind a bearer token on the main port, or on a separate address. */
+  readonly metrics: {
+    readonly access: 'off' | 'token' | 'listen';
+    readonly token: string | undefined;
+    readonly listen: { readonly host: string; readonly port: number };
+  };
 }
 
 /** A configuration value that cannot be used; `key` names the variable. */
@@ -193,6 +203,11 @@ export function loadConfig(
   if (e.MAX_DATA_BYTES > e.MAX_BODY_BYTES) {
     throw new ConfigError('MAX_DATA_BYTES', 'must not be larger than MAX_BODY_BYTES');
   }
+
+  if (e.METRICS === 'token' && e.METRICS_TOKEN === undefined) throw new ConfigError('METRICS_TOKEN', 'is required when METRICS=token');
+  const metricsColon = e.METRICS_LISTEN.lastIndexOf(':');
+  const metricsPort = Number(e.METRICS_LISTEN.slice(metricsColon + 1));
+  if (metricsPort > 65535) throw new ConfigError('METRICS_LISTEN', 'port must be at most 65535');
 
   let roles = DEFAULT_ROLES;
   if (e.ROLES_FILE !== undefined) {
@@ -258,6 +273,11 @@ export function loadConfig(
       maxTopics: e.HISTORY_MAX_TOPICS,
       idempotencyTtl: e.IDEMPOTENCY_TTL,
       idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
+    },
+    metrics: {
+      access: e.METRICS,
+      token: e.METRICS_TOKEN,
+      listen: { host: e.METRICS_LISTEN.slice(0, metricsColon).replace(/^\[|\]$/g, ''), port: metricsPort },
     },
   };
 }

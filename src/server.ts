@@ -22,6 +22,11 @@ import { createDocsRouter } from './http/routes/docs.js';
 import { createEventsRouter } from './http/routes/events.js';
 import { createHealthRouter } from './http/routes/health.js';
 import { createJwksRouter } from './http/routes/jwks.js';
+import { createMetricsRouter } from './http/routes/metrics.js';
+import { createWebRouter } from './http/routes/web.js';
+import { createMetricsListener } from './metrics/metrics-listener.js';
+import { ServerMetrics } from './metrics/server-metrics.js';
+import { loadWebAssets } from './web/assets.js';
 import { DeadlineWheel } from './streams/deadline-wheel.js';
 import { SessionRegistry } from './streams/session-registry.js';
 
@@ -37,6 +42,9 @@ export interface NotifyServer {
   readonly bus: MemoryBus;
   readonly registry: SessionRegistry;
   readonly revocations: RevocationList;
+  readonly metrics: ServerMetrics;
+  /** The address of the separate metrics listener (`METRICS=listen`), once listening. */
+  metricsAddress(): AddressInfo | undefined;
   /** Every route the server answers, as `{ method, path }` with OpenAPI-style `{param}` paths. */
   readonly routes: ReadonlyArray<{ method: string; path: string }>;
   /** Starts listening; resolves with the bound address. */
@@ -76,6 +84,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     clock,
   });
   const revocations = new RevocationList({ retentionMs: (config.jwt.accessTokenTtl + config.jwt.clockTolerance) * 1000, clock });
+  // Gauges read these at scrape time; `bus` and `registry` are assigned below, before any scrape.
+  const metrics = new ServerMetrics({ openStreams: () => registry.size, historyEvents: () => bus.historySize });
   const bus = new MemoryBus({
     historySize: config.history.size,
     historyTtlMs: config.history.ttl * 1000,
@@ -83,6 +93,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     idempotencyTtlMs: config.history.idempotencyTtl * 1000,
     idempotencyMaxKeys: config.history.idempotencyMaxKeys,
     clock,
+    onDispatch: (delivered, elapsedMs) => metrics.dispatched(delivered, elapsedMs),
   });
   const heartbeatMs = config.streams.heartbeatInterval * 1000;
   const registry = new SessionRegistry({
@@ -90,6 +101,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     maxStreamsPerSubject: config.streams.maxStreamsPerUser,
     heartbeatMs,
     revocations,
+    onSessionEnd: (reason) => metrics.streamEnded(reason),
+    onRenew: () => metrics.renewed(),
   });
 
   // A removed account, a new password or new roles end the account's tokens and open streams at once,
@@ -109,6 +122,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : undefined) }),
     createJwksRouter({ tokens }),
     createDocsRouter({ specFile: SPEC_FILE }),
+    createWebRouter({ assets: loadWebAssets }),
+    createMetricsRouter({ metrics, access: config.metrics.access, token: config.metrics.token }),
     createAuthRouter({
       users,
       passwords: createPasswordVerifier({ logN: config.scryptLogN }),
@@ -132,7 +147,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       streamBufferBytes: config.streams.bufferBytes,
     }),
   ];
-  const app = createApp({ logger, config, routers });
+  const app = createApp({ logger, config, routers, observers: [metrics.observeAuth] });
+  const metricsListener = config.metrics.access === 'listen' ? createMetricsListener(metrics) : undefined;
   const routes = routers.flatMap((router) =>
     router.stack.flatMap((layer) =>
       layer.methods.filter((method) => method !== 'HEAD').map((method) => ({ method, path: String(layer.path).replace(/:(\w+)/g, '{$1}') })),
@@ -158,15 +174,16 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     bus,
     registry,
     revocations,
+    metrics,
+    metricsAddress: () => (metricsListener?.listening ? (metricsListener.address() as AddressInfo) : undefined),
     routes,
-    listen: () =>
-      new Promise((resolve, reject) => {
-        http.once('error', reject);
-        http.listen(config.port, config.host, () => {
-          http.off('error', reject);
-          resolve(http.address() as AddressInfo);
-        });
-      }),
+    async listen() {
+      if (metricsListener !== undefined) {
+        await listenOn(metricsListener, config.metrics.listen.port, config.metrics.listen.host);
+        logger.info({ address: metricsListener.address() }, 'metrics listening');
+      }
+      return listenOn(http, config.port, config.host);
+    },
     async close() {
       if (shuttingDown) return;
       shuttingDown = true;
@@ -183,6 +200,17 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       await bus.close();
       await refreshTokens.close();
       await users.close();
+      if (metricsListener?.listening) await new Promise((resolve) => metricsListener.close(resolve));
     },
   };
+}
+
+function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
 }
