@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 import type { Writable } from 'node:stream';
 
 export type StreamEndReason = 'client_gone' | 'slow_consumer' | 'server';
@@ -7,7 +8,9 @@ export interface SseStreamOptions {
   /**
    * Bytes that may wait in user space for a slow client (the response's and socket's buffers;
    * the kernel's socket buffer comes on top). Past it the stream is cut: the client can resume
-   * with Last-Event-ID, and one stalled reader never holds more than this much memory.
+   * with Last-Event-ID, and one stalled reader never holds more than this much memory. Over
+   * HTTP/2 `writableLength` is the stream's own queue, which grows once the client's
+   * flow-control window is used up (RFC 9113 §5.2).
    */
   readonly maxBufferedBytes: number;
 }
@@ -25,12 +28,13 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
  * The transport of one event stream: headers, writes straight to the socket, the buffer bound and
  * the close. It knows nothing about events, auth or the bus: it moves bytes.
  *
- * The body is close-delimited (RFC 9112 §6.3, rule 8: no Content-Length, no Transfer-Encoding,
- * `Connection: close`), which an event stream is anyway: it ends when the connection does. So a
- * frame needs no chunk header and goes to the socket as is, one `write` per frame, and Node's
- * per-write chunking work (cork, three writes, uncork on the next tick) is skipped (issue 5). When
- * a client reads slower than events come, the frames queue in the socket and leave together in
- * one `writev` once it drains.
+ * Over HTTP/1.x the body is close-delimited (RFC 9112 §6.3, rule 8: no Content-Length, no
+ * Transfer-Encoding, `Connection: close`), which an event stream is anyway: it ends when the
+ * connection does. So a frame needs no chunk header and goes to the socket as is, one `write` per
+ * frame, and Node's per-write chunking work (cork, three writes, uncork on the next tick) is
+ * skipped (issue 5). When a client reads slower than events come, the frames queue in the socket
+ * and leave together in one `writev` once it drains. Over HTTP/2 the stream frames its own DATA
+ * and connection-specific headers are forbidden (RFC 9113 §8.2.2): frames go through the response.
  */
 export class SseStream {
   private ended = false;
@@ -38,16 +42,35 @@ export class SseStream {
   /** Where frames go once the head is sent: the socket itself, or the response when it has none. */
   private out: Writable;
 
+  /**
+   * Typed as HTTP/1.1's response: an `Http2ServerResponse` has every member used here (write,
+   * end, destroy, writableLength, writeHead, flushHeaders; @types/node omits only the last).
+   */
+  private readonly res: ServerResponse;
+  private readonly http2: Http2ServerResponse | undefined;
+
   constructor(
-    private readonly res: ServerResponse,
+    res: ServerResponse | Http2ServerResponse,
     private readonly options: SseStreamOptions,
   ) {
-    this.out = res;
+    this.res = res as ServerResponse;
+    this.http2 = 'stream' in res ? res : undefined;
+    this.out = this.res;
     res.once('close', this.onResponseClose);
   }
 
   /** Sends the status line and headers at once, so the client sees the stream open. */
   open(extraHeaders: Readonly<Record<string, string>> = {}): void {
+    if (this.http2 !== undefined) {
+      // HTTP/2: `res.socket` stands for the connection that every stream of the session shares
+      // (its setTimeout is the session's), so leave it alone and lift only this stream's timeout.
+      // Setting the session's to 0 would also switch off the idle-connection timeout of
+      // `http/listener.ts` for good, long after this stream ended.
+      this.http2.stream.setTimeout(0);
+      this.res.writeHead(200, { ...SSE_HEADERS, ...extraHeaders });
+      this.res.flushHeaders();
+      return;
+    }
     const socket = this.res.socket;
     if (socket !== null) {
       // Idle streams are kept alive by heartbeats, not by the socket's inactivity timeout.
