@@ -135,36 +135,29 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
   /** The deadline wheel calls this once the warning or the expiry is due. */
   onDeadline(): void {
     this.deadlineSlot = undefined;
-    if (this.ended) return;
-    const expiresAtMs = this.claims.expiresAt * 1000;
-    if (this.settings.clock() >= expiresAtMs) {
-      this.close('token_expired');
-      return;
-    }
-    this.warnIfDue();
-    this.deadlineSlot = this.settings.deadlines.schedule(this, this.warned ? expiresAtMs : this.warnAtMs());
-  }
-
-  private warnAtMs(): number {
-    return (this.claims.expiresAt - this.settings.expiryWarning) * 1000;
-  }
-
-  private warnIfDue(): void {
-    if (this.warned || this.settings.clock() < this.warnAtMs()) return;
-    this.warned = true;
-    this.stream.write(expiringEvent(this.claims.expiresAt, this.renewUrl));
+    if (!this.ended) this.checkDeadlines();
   }
 
   private armTimers(): void {
     this.clearTimers();
+    this.warned = false;
+    this.checkDeadlines();
+  }
+
+  /** Closes the stream if the token has expired, else warns if that is due, then waits for the next deadline. */
+  private checkDeadlines(): void {
     const expiresAtMs = this.claims.expiresAt * 1000;
-    if (expiresAtMs - this.settings.clock() <= 0) {
+    const now = this.settings.clock();
+    if (now >= expiresAtMs) {
       this.close('token_expired');
       return;
     }
-    this.warned = false;
-    this.warnIfDue();
-    this.deadlineSlot = this.settings.deadlines.schedule(this, this.warned ? expiresAtMs : this.warnAtMs());
+    const warnAtMs = expiresAtMs - this.settings.expiryWarning * 1000;
+    if (!this.warned && now >= warnAtMs) {
+      this.warned = true;
+      this.stream.write(expiringEvent(this.claims.expiresAt, this.renewUrl));
+    }
+    this.deadlineSlot = this.settings.deadlines.schedule(this, this.warned ? expiresAtMs : warnAtMs);
   }
 
   private clearTimers(): void {
