@@ -493,7 +493,20 @@ async function main(): Promise<void> {
   }
   const { meta, stem } = writeResults(runs, started, withNchan);
   process.stdout.write(renderMarkdown(meta, summarise(runs)));
+  if (!quick && ONLY === undefined) updateReadme(renderMarkdown(meta, summarise(runs)));
   log(`done in ${meta.minutes.toFixed(1)} min: bench/results/${stem}.{json,md,svg}`);
+}
+
+/** A full run of every server refreshes the table between the markers in the top-level README. */
+function updateReadme(table: string): void {
+  const file = path.join(ROOT, 'README.md');
+  const text = readFileSync(file, 'utf8');
+  const start = '<!-- bench:start -->';
+  const end = '<!-- bench:end -->';
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from === -1 || to < from) return;
+  writeFileSync(file, `${text.slice(0, from + start.length)}\n${table}${text.slice(to)}`);
 }
 
 /** Writes the results so far: a run cut short still leaves the finished runs behind. */
