@@ -27,6 +27,7 @@ import { createWebRouter } from './http/routes/web.js';
 import { createMetricsListener } from './metrics/metrics-listener.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { loadWebAssets } from './web/assets.js';
+import { DeadlineWheel } from './streams/deadline-wheel.js';
 import { SessionRegistry } from './streams/session-registry.js';
 
 export const SPEC_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi.yaml');
@@ -113,6 +114,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     revocations.revokeSubject(change.name, change.reason);
   });
 
+  const deadlines = new DeadlineWheel({ clock });
   const cookies = createCookiePolicy(config.cookieSecure);
   const authenticate = createAuthenticator({ tokens, revocations, cookieNames: cookies.names, allowedOrigins: config.corsOrigins });
   let shuttingDown = false;
@@ -141,7 +143,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       bus,
       registry,
       authenticate,
-      session: { retryMs: config.streams.retryMs, heartbeatMs, expiryWarning: config.streams.expiryWarning, clock },
+      session: { retryMs: config.streams.retryMs, heartbeatMs, expiryWarning: config.streams.expiryWarning, clock, deadlines },
       limits: config.limits,
       streamBufferBytes: config.streams.bufferBytes,
     }),
@@ -193,6 +195,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       clearInterval(maintenance);
       stopWatching();
       registry.stop();
+      deadlines.stop();
       await bus.close();
       await refreshTokens.close();
       await users.close();

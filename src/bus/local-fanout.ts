@@ -2,10 +2,23 @@ import type { Selector } from '../topics/selector.js';
 import { SelectorIndex } from '../topics/selector-index.js';
 import type { BusEvent, EventSink, Subscription } from './event-bus.js';
 
-interface Entry {
-  readonly sink: EventSink;
+/** One subscriber in the index; it is also the subscriber's handle, so a subscription costs one object. */
+class Entry implements Subscription {
   /** The dispatch round that last delivered to this entry: one delivery per event, however many selectors or topics match. */
-  round: number;
+  round = 0;
+  private active = true;
+
+  constructor(
+    readonly sink: EventSink,
+    private readonly selectors: readonly Selector[],
+    private readonly fanout: LocalFanout,
+  ) {}
+
+  unsubscribe(): void {
+    if (!this.active) return;
+    this.active = false;
+    this.fanout.remove(this, this.selectors);
+  }
 }
 
 /**
@@ -23,18 +36,16 @@ export class LocalFanout {
   private count = 0;
 
   subscribe(selectors: readonly Selector[], sink: EventSink): Subscription {
-    const entry: Entry = { sink, round: 0 };
+    const entry = new Entry(sink, selectors, this);
     for (const selector of selectors) this.index.add(selector, entry);
     this.count++;
-    let active = true;
-    return {
-      unsubscribe: () => {
-        if (!active) return;
-        active = false;
-        this.count--;
-        for (const selector of selectors) this.index.remove(selector, entry);
-      },
-    };
+    return entry;
+  }
+
+  /** Called by `Entry.unsubscribe`, once. */
+  remove(entry: Entry, selectors: readonly Selector[]): void {
+    this.count--;
+    for (const selector of selectors) this.index.remove(selector, entry);
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
+import type { Writable } from 'node:stream';
 
 export type StreamEndReason = 'client_gone' | 'slow_consumer' | 'server';
 
@@ -24,12 +25,22 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
- * The transport of one event stream: headers, writes straight to the response, the buffer bound
- * and the close. It knows nothing about events, auth or the bus: it moves bytes.
+ * The transport of one event stream: headers, writes straight to the socket, the buffer bound and
+ * the close. It knows nothing about events, auth or the bus: it moves bytes.
+ *
+ * Over HTTP/1.x the body is close-delimited (RFC 9112 §6.3, rule 8: no Content-Length, no
+ * Transfer-Encoding, `Connection: close`), which an event stream is anyway: it ends when the
+ * connection does. So a frame needs no chunk header and goes to the socket as is, one `write` per
+ * frame, and Node's per-write chunking work (cork, three writes, uncork on the next tick) is
+ * skipped (issue 5). When a client reads slower than events come, the frames queue in the socket
+ * and leave together in one `writev` once it drains. Over HTTP/2 the stream frames its own DATA
+ * and connection-specific headers are forbidden (RFC 9113 §8.2.2): frames go through the response.
  */
 export class SseStream {
   private ended = false;
   private endListener: ((reason: StreamEndReason) => void) | undefined;
+  /** Where frames go once the head is sent: the socket itself, or the response when it has none. */
+  private out: Writable;
 
   /**
    * Typed as HTTP/1.1's response: an `Http2ServerResponse` has every member used here (write,
@@ -44,6 +55,7 @@ export class SseStream {
   ) {
     this.res = res as ServerResponse;
     this.http2 = 'stream' in res ? res : undefined;
+    this.out = this.res;
     res.once('close', this.onResponseClose);
   }
 
@@ -55,16 +67,22 @@ export class SseStream {
       // Setting the session's to 0 would also switch off the idle-connection timeout of
       // `http/listener.ts` for good, long after this stream ended.
       this.http2.stream.setTimeout(0);
-    } else {
-      const socket = this.res.socket;
-      if (socket !== null) {
-        // Idle streams are kept alive by heartbeats, not by the socket's inactivity timeout.
-        socket.setTimeout(0);
-        socket.setNoDelay(true);
-      }
+      this.res.writeHead(200, { ...SSE_HEADERS, ...extraHeaders });
+      this.res.flushHeaders();
+      return;
     }
-    this.res.writeHead(200, { ...SSE_HEADERS, ...extraHeaders });
+    const socket = this.res.socket;
+    if (socket !== null) {
+      // Idle streams are kept alive by heartbeats, not by the socket's inactivity timeout.
+      socket.setTimeout(0);
+      socket.setNoDelay(true);
+    }
+    this.res.removeHeader('Transfer-Encoding');
+    this.res.writeHead(200, { ...SSE_HEADERS, Connection: 'close', ...extraHeaders });
     this.res.flushHeaders();
+    // A HEAD response has no body, and a pipelined response may not have its socket yet: both keep
+    // writing through the response, which ignores or queues the bytes in order.
+    if (socket !== null && this.res.req.method !== 'HEAD') this.out = socket;
   }
 
   /**
@@ -73,12 +91,12 @@ export class SseStream {
    */
   write(chunk: Buffer | string): boolean {
     if (this.ended) return false;
-    if (this.res.writableLength > this.options.maxBufferedBytes) {
+    if (this.out.writableLength > this.options.maxBufferedBytes) {
       this.finish('slow_consumer');
       this.res.destroy();
       return false;
     }
-    this.res.write(chunk);
+    this.out.write(chunk);
     return true;
   }
 

@@ -75,10 +75,9 @@ export class SessionRegistry {
   add(session: SubscriberSession): void {
     this.sessions.set(session.id, session);
     this.index(session, session.tokenClaims);
-    const claims = () => session.tokenClaims;
     session.onEnd((reason) => {
       this.sessions.delete(session.id);
-      this.unindex(session, claims());
+      this.unindex(session, session.tokenClaims);
       this.options.onSessionEnd?.(reason);
     });
   }

@@ -4,6 +4,7 @@ import { compareEventIds, type EventIdParts } from '../bus/event-id.js';
 import type { SseStream, StreamEndReason } from '../sse/sse-stream.js';
 import type { Selector } from '../topics/selector.js';
 import { closedEvent, connectedEvent, expiringEvent, renewedEvent, resetEvent, type CloseReason } from './control-events.js';
+import type { DeadlineTarget, DeadlineWheel } from './deadline-wheel.js';
 
 export type SessionEndReason = CloseReason | StreamEndReason;
 
@@ -13,6 +14,8 @@ export interface SessionSettings {
   /** Seconds before expiry at which `token-expiring` is sent. */
   readonly expiryWarning: number;
   readonly clock: () => number;
+  /** The shared timer for token-expiry warnings and expiry (one per server, not one per stream). */
+  readonly deadlines: DeadlineWheel;
 }
 
 /**
@@ -22,13 +25,14 @@ export interface SessionSettings {
  * longer covers the topics, or the server shuts down. Every exit releases the subscription and
  * the timers.
  */
-export class SubscriberSession implements EventSink {
+export class SubscriberSession implements EventSink, DeadlineTarget {
   private claims: AccessClaims;
   private subscription: Subscription | undefined;
   /** While replaying history, live events wait here; `undefined` once live. */
   private pending: BusEvent[] | undefined = [];
-  private warningTimer: NodeJS.Timeout | undefined;
-  private expiryTimer: NodeJS.Timeout | undefined;
+  /** The deadline slot this session waits in (the expiry warning first, then the expiry). */
+  private deadlineSlot: number | undefined;
+  private warned = false;
   private ended = false;
   private readonly endListeners: Array<(reason: SessionEndReason) => void> = [];
 
@@ -128,24 +132,37 @@ export class SubscriberSession implements EventSink {
     this.endListeners.push(listener);
   }
 
+  /** The deadline wheel calls this once the warning or the expiry is due. */
+  onDeadline(): void {
+    this.deadlineSlot = undefined;
+    if (!this.ended) this.checkDeadlines();
+  }
+
   private armTimers(): void {
     this.clearTimers();
-    const msLeft = this.claims.expiresAt * 1000 - this.settings.clock();
-    if (msLeft <= 0) {
+    this.warned = false;
+    this.checkDeadlines();
+  }
+
+  /** Closes the stream if the token has expired, else warns if that is due, then waits for the next deadline. */
+  private checkDeadlines(): void {
+    const expiresAtMs = this.claims.expiresAt * 1000;
+    const now = this.settings.clock();
+    if (now >= expiresAtMs) {
       this.close('token_expired');
       return;
     }
-    const warnIn = msLeft - this.settings.expiryWarning * 1000;
-    const warn = () => this.stream.write(expiringEvent(this.claims.expiresAt, this.renewUrl));
-    if (warnIn <= 0) warn();
-    else this.warningTimer = setTimeout(warn, warnIn);
-    this.expiryTimer = setTimeout(() => this.close('token_expired'), msLeft);
+    const warnAtMs = expiresAtMs - this.settings.expiryWarning * 1000;
+    if (!this.warned && now >= warnAtMs) {
+      this.warned = true;
+      this.stream.write(expiringEvent(this.claims.expiresAt, this.renewUrl));
+    }
+    this.deadlineSlot = this.settings.deadlines.schedule(this, this.warned ? expiresAtMs : warnAtMs);
   }
 
   private clearTimers(): void {
-    clearTimeout(this.warningTimer);
-    clearTimeout(this.expiryTimer);
-    this.warningTimer = this.expiryTimer = undefined;
+    if (this.deadlineSlot !== undefined) this.settings.deadlines.cancel(this, this.deadlineSlot);
+    this.deadlineSlot = undefined;
   }
 
   private finish(reason: SessionEndReason): void {

@@ -37,6 +37,7 @@ const reserved = new Set<string>(CONTROL_EVENT_TYPES);
 export function createEventsRouter(deps: EventsRouterDeps): Router {
   const router = new Router();
   const { limits } = deps;
+  const streamOptions = { maxBufferedBytes: deps.streamBufferBytes };
   const publishBody = z
     .object({
       topics: z.array(z.string()).min(1).max(limits.maxTopicsPerRequest),
@@ -104,7 +105,7 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
 
     deps.registry.admit(claims.subject);
     ctx.respond = false;
-    const stream = new SseStream(ctx.res, { maxBufferedBytes: deps.streamBufferBytes });
+    const stream = new SseStream(ctx.res, streamOptions);
     const session = new SubscriberSession(randomBytes(16).toString('base64url'), stream, claims, selectors, deps.session);
     deps.registry.add(session);
     await session.start(deps.bus, lastEventId);
