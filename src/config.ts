@@ -59,6 +59,12 @@ const envSchema = z.object({
   HISTORY_MAX_TOPICS: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
   IDEMPOTENCY_TTL: seconds(1, 7 * 86400).default(86400),
   IDEMPOTENCY_MAX_KEYS: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
+
+  // Scale-out (issue 4): with REDIS_URL every shared piece of state lives in Redis.
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('notify:'),
+  REDIS_STREAM_MAXLEN: z.coerce.number().int().min(1000).max(100_000_000).default(100_000),
+  WORKERS: z.coerce.number().int().min(1).max(256).default(1),
 });
 
 /** The role table: role name -> topic selectors it may publish to and subscribe to. */
@@ -129,6 +135,17 @@ export interface Config {
     readonly idempotencyTtl: number;
     readonly idempotencyMaxKeys: number;
   };
+  /** Set when REDIS_URL is: the Redis bus and shared state instead of the embedded default. */
+  readonly redis:
+    | {
+        readonly url: string;
+        readonly keyPrefix: string;
+        /** Events kept in the global stream, over all topics. */
+        readonly streamMaxLen: number;
+      }
+    | undefined;
+  /** Processes serving the port (node:cluster); more than one needs Redis. */
+  readonly workers: number;
 }
 
 /** A configuration value that cannot be used; `key` names the variable. */
@@ -182,6 +199,10 @@ export function loadConfig(
   }
   if (e.MAX_DATA_BYTES > e.MAX_BODY_BYTES) {
     throw new ConfigError('MAX_DATA_BYTES', 'must not be larger than MAX_BODY_BYTES');
+  }
+
+  if (e.WORKERS > 1 && e.REDIS_URL === undefined) {
+    throw new ConfigError('WORKERS', 'more than one worker needs REDIS_URL (workers share events and state through Redis)');
   }
 
   let roles = DEFAULT_ROLES;
@@ -249,6 +270,8 @@ export function loadConfig(
       idempotencyTtl: e.IDEMPOTENCY_TTL,
       idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
     },
+    redis: e.REDIS_URL === undefined ? undefined : { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, streamMaxLen: e.REDIS_STREAM_MAXLEN },
+    workers: e.WORKERS,
   };
 }
 

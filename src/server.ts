@@ -13,6 +13,7 @@ import { RevocationList } from './auth/revocations.js';
 import { loadOrCreateSigningKey } from './auth/signing-key.js';
 import { createTokenService, type SigningMaterial, type TokenService } from './auth/token-service.js';
 import type { UserStore } from './auth/user-store.js';
+import type { EventBus } from './bus/event-bus.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import type { Config } from './config.js';
 import { createAuthenticator } from './http/authenticate.js';
@@ -22,6 +23,7 @@ import { createDocsRouter } from './http/routes/docs.js';
 import { createEventsRouter } from './http/routes/events.js';
 import { createHealthRouter } from './http/routes/health.js';
 import { createJwksRouter } from './http/routes/jwks.js';
+import { connectRedisState } from './redis/redis-state.js';
 import { SessionRegistry } from './streams/session-registry.js';
 
 export const SPEC_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi.yaml');
@@ -33,7 +35,8 @@ export interface NotifyServer {
   readonly http: Server;
   readonly users: UserStore;
   readonly tokens: TokenService;
-  readonly bus: MemoryBus;
+  /** The memory bus, or the Redis bus when REDIS_URL is set. */
+  readonly bus: EventBus & { sweep(): unknown };
   readonly registry: SessionRegistry;
   readonly revocations: RevocationList;
   /** Every route the server answers, as `{ method, path }` with OpenAPI-style `{param}` paths. */
@@ -69,20 +72,26 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     clock,
   });
   const users = new FileUserStore({ file: config.usersFile, onError: (error) => logger.warn({ err: error }, 'user store reload failed') });
-  const refreshTokens = new MemoryRefreshTokenStore({
-    idleTtlMs: config.refreshToken.idleTtl * 1000,
-    absoluteTtlMs: config.refreshToken.absoluteTtl * 1000,
-    clock,
-  });
   const revocations = new RevocationList({ retentionMs: (config.jwt.accessTokenTtl + config.jwt.clockTolerance) * 1000, clock });
-  const bus = new MemoryBus({
-    historySize: config.history.size,
-    historyTtlMs: config.history.ttl * 1000,
-    maxTopics: config.history.maxTopics,
-    idempotencyTtlMs: config.history.idempotencyTtl * 1000,
-    idempotencyMaxKeys: config.history.idempotencyMaxKeys,
-    clock,
-  });
+  // With REDIS_URL, events, refresh tokens, revocations and login counters are shared (issue 4).
+  const redis = config.redis === undefined ? undefined : await connectRedisState(config, { logger, revocations, clock });
+  const refreshTokens =
+    redis?.refreshTokens ??
+    new MemoryRefreshTokenStore({
+      idleTtlMs: config.refreshToken.idleTtl * 1000,
+      absoluteTtlMs: config.refreshToken.absoluteTtl * 1000,
+      clock,
+    });
+  const bus =
+    redis?.bus ??
+    new MemoryBus({
+      historySize: config.history.size,
+      historyTtlMs: config.history.ttl * 1000,
+      maxTopics: config.history.maxTopics,
+      idempotencyTtlMs: config.history.idempotencyTtl * 1000,
+      idempotencyMaxKeys: config.history.idempotencyMaxKeys,
+      clock,
+    });
   const heartbeatMs = config.streams.heartbeatInterval * 1000;
   const registry = new SessionRegistry({
     maxStreams: config.streams.maxStreams,
@@ -104,7 +113,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
   let shuttingDown = false;
 
   const routers = [
-    createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : undefined) }),
+    createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : redis?.unavailableReason()) }),
     createJwksRouter({ tokens }),
     createDocsRouter({ specFile: SPEC_FILE }),
     createAuthRouter({
@@ -113,7 +122,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       tokens,
       refreshTokens,
       revocations,
-      throttle: new LoginThrottle(config.login),
+      throttle: new LoginThrottle({ ...config.login, redis: redis === undefined ? undefined : { client: redis.commands, keyPrefix: redis.keyPrefix } }),
       roles: config.roles,
       cookies,
       authenticate,
@@ -144,7 +153,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
   http.requestTimeout = 30_000;
 
   const maintenance = setInterval(() => {
-    bus.sweep();
+    void bus.sweep();
     refreshTokens.sweep();
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
@@ -179,6 +188,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       registry.stop();
       await bus.close();
       await refreshTokens.close();
+      await redis?.close();
       await users.close();
     },
   };

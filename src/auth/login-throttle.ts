@@ -1,5 +1,7 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { TooManyRequestsError } from '../errors.js';
+import { orUnavailable } from '../redis/redis-unavailable-error.js';
 
 export interface LoginThrottleOptions {
   /** Attempts per (account, address) pair per window: stops guessing one password from one place. */
@@ -10,6 +12,12 @@ export interface LoginThrottleOptions {
   readonly maxPerAccount: number;
   /** Window length in seconds. */
   readonly window: number;
+  /**
+   * With several instances, the counters live in Redis (issue 4) so that spreading attempts over
+   * instances gains nothing. While Redis is unreachable, sign-in answers 503 rather than going
+   * unthrottled.
+   */
+  readonly redis?: { readonly client: Redis; readonly keyPrefix: string };
 }
 
 /**
@@ -19,14 +27,19 @@ export interface LoginThrottleOptions {
  * instances.
  */
 export class LoginThrottle {
-  private readonly pair: RateLimiterMemory;
-  private readonly address: RateLimiterMemory;
-  private readonly account: RateLimiterMemory;
+  private readonly pair: RateLimiterAbstract;
+  private readonly address: RateLimiterAbstract;
+  private readonly account: RateLimiterAbstract;
 
   constructor(private readonly options: LoginThrottleOptions) {
-    this.pair = new RateLimiterMemory({ keyPrefix: 'login-pair', points: options.maxPerAccountAndAddress, duration: options.window });
-    this.address = new RateLimiterMemory({ keyPrefix: 'login-addr', points: options.maxPerAddress, duration: options.window });
-    this.account = new RateLimiterMemory({ keyPrefix: 'login-acct', points: options.maxPerAccount, duration: options.window });
+    const redis = options.redis;
+    const limiter = (keyPrefix: string, points: number): RateLimiterAbstract =>
+      redis === undefined
+        ? new RateLimiterMemory({ keyPrefix, points, duration: options.window })
+        : new RateLimiterRedis({ storeClient: redis.client, keyPrefix: `${redis.keyPrefix}${keyPrefix}`, points, duration: options.window });
+    this.pair = limiter('login-pair', options.maxPerAccountAndAddress);
+    this.address = limiter('login-addr', options.maxPerAddress);
+    this.account = limiter('login-acct', options.maxPerAccount);
   }
 
   /**
@@ -34,7 +47,7 @@ export class LoginThrottle {
    * @throws TooManyRequestsError with `Retry-After` when any limit is reached.
    */
   async attempt(account: string, address: string): Promise<void> {
-    const failures = await this.account.get(account);
+    const failures = await orUnavailable(() => this.account.get(account));
     if (failures !== null && failures.consumedPoints >= this.options.maxPerAccount) {
       throw this.limited(failures.msBeforeNext);
     }
@@ -43,7 +56,7 @@ export class LoginThrottle {
       await this.pair.consume(pairKey(account, address));
     } catch (error) {
       if (error instanceof RateLimiterRes) throw this.limited(error.msBeforeNext);
-      throw error;
+      return orUnavailable(() => Promise.reject(error));
     }
   }
 
@@ -52,13 +65,13 @@ export class LoginThrottle {
     try {
       await this.account.consume(account);
     } catch (error) {
-      if (!(error instanceof RateLimiterRes)) throw error;
+      if (!(error instanceof RateLimiterRes)) await orUnavailable(() => Promise.reject(error));
     }
   }
 
   /** A success clears the pair's counter, so a user who mistyped a few times is not held back. */
   async succeeded(account: string, address: string): Promise<void> {
-    await this.pair.delete(pairKey(account, address));
+    await orUnavailable(() => this.pair.delete(pairKey(account, address)));
   }
 
   private limited(msBeforeNext: number): TooManyRequestsError {

@@ -37,7 +37,8 @@ const REPLAY_PAGE = 1000;
  * Stores the event and, when it carries an idempotency key, the key, in one atomic step: either
  * both exist or neither. Trims the stream to `maxlen` exactly and records the newest trimmed id
  * (Redis's own `max-deleted-entry-id` only follows XDEL, not trimming), so replay can tell
- * whether events after a given id were lost. Answers `{0, remembered}` for a key seen before,
+ * whether events after a given id were lost. The stream's first event also sets it: an id from
+ * before it belongs to an earlier stream (Redis lost its data), whose events are gone. Answers `{0, remembered}` for a key seen before,
  * `{1, id}` for a new event.
  *   KEYS[1] stream, KEYS[2] trimmed-through id, KEYS[3] idempotency key (optional)
  *   ARGV: maxlen, topics, type, data, fingerprint, key ttl (ms)
@@ -48,6 +49,7 @@ if #KEYS == 3 then
   if seen then return {0, seen} end
 end
 local id = redis.call('XADD', KEYS[1], '*', 't', ARGV[2], 'y', ARGV[3], 'd', ARGV[4])
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], id) end
 local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
 if excess > 0 then
   local gone = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)

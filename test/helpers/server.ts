@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,6 +43,10 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}, ov
       LOGIN_MAX_PER_ADDRESS: '10000',
       LOGIN_MAX_PER_ACCOUNT: '1000',
       JWT_ISSUER: 'http://notify.test',
+      // `TEST_BUS=redis npm test` runs every HTTP test on the Redis bus and shared state as well.
+      ...(process.env.TEST_BUS === 'redis'
+        ? { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_KEY_PREFIX: `test:${randomBytes(6).toString('hex')}:` }
+        : {}),
       ...env,
     }),
   );
