@@ -32,11 +32,17 @@ export async function connectRedis(url: string, role: RedisRole, onError: (error
   // ioredis emits `error` on every failed reconnect; without a listener Node would crash the process.
   client.on('error', onError);
   let timer: NodeJS.Timeout | undefined;
+  let failFast: ((error: Error) => void) | undefined;
   try {
     await Promise.race([
       client.connect(),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error('timed out')), START_TIMEOUT_MS);
+        // Refused or unresolvable: no point waiting out the timeout.
+        failFast = (error: Error) => {
+          if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes((error as NodeJS.ErrnoException).code ?? '')) reject(error);
+        };
+        client.on('error', failFast);
       }),
     ]);
   } catch (error) {
@@ -44,6 +50,7 @@ export async function connectRedis(url: string, role: RedisRole, onError: (error
     throw new Error(`cannot reach Redis at ${redactUrl(url)} (${(error as Error).message})`, { cause: error });
   } finally {
     clearTimeout(timer);
+    if (failFast !== undefined) client.off('error', failFast);
   }
   return client;
 }
