@@ -7,7 +7,14 @@ import { z } from 'zod';
  * that names the variable. Every default is chosen to be safe; README.md's table says why.
  */
 
-const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A whole number written plainly: no blanks, no `0x50`, no `1e3` (z.coerce would take all three). */
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^-?\d{1,16}$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+const seconds = int;
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
@@ -16,7 +23,7 @@ const csv = z
   .transform((value) => value.split(',').map((item) => item.trim()).filter((item) => item.length > 0));
 
 const envSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATA_DIR: z.string().min(1).default('./data'),
   USERS_FILE: z.string().min(1).optional(),
@@ -36,35 +43,35 @@ const envSchema = z.object({
   REFRESH_TOKEN_ABSOLUTE_TTL: seconds(60, 365 * 86400).default(30 * 86400),
   CLOCK_TOLERANCE: seconds(0, 60).default(5),
 
-  SCRYPT_LOG_N: z.coerce.number().int().min(10).max(20).default(17),
-  LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: z.coerce.number().int().min(1).max(1000).default(10),
-  LOGIN_MAX_PER_ADDRESS: z.coerce.number().int().min(1).max(100000).default(100),
-  LOGIN_MAX_PER_ACCOUNT: z.coerce.number().int().min(1).max(100000).default(50),
+  SCRYPT_LOG_N: int(10, 20).default(17),
+  LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: int(1, 1000).default(10),
+  LOGIN_MAX_PER_ADDRESS: int(1, 100000).default(100),
+  LOGIN_MAX_PER_ACCOUNT: int(1, 100000).default(50),
   LOGIN_WINDOW: seconds(1, 86400).default(900),
 
-  MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
-  MAX_DATA_BYTES: z.coerce.number().int().min(16).max(16 * 1024 * 1024).default(32 * 1024),
-  MAX_TOPICS_PER_REQUEST: z.coerce.number().int().min(1).max(256).default(16),
+  MAX_BODY_BYTES: int(1024, 16 * 1024 * 1024).default(64 * 1024),
+  MAX_DATA_BYTES: int(16, 16 * 1024 * 1024).default(32 * 1024),
+  MAX_TOPICS_PER_REQUEST: int(1, 256).default(16),
 
   HEARTBEAT_INTERVAL: seconds(0, 3600).default(15),
   EXPIRY_WARNING: seconds(1, 3600).default(60),
-  RETRY_MS: z.coerce.number().int().min(0).max(600000).default(3000),
-  STREAM_BUFFER_BYTES: z.coerce.number().int().min(4096).max(64 * 1024 * 1024).default(1024 * 1024),
-  MAX_STREAMS: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
-  MAX_STREAMS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(16),
+  RETRY_MS: int(0, 600000).default(3000),
+  STREAM_BUFFER_BYTES: int(4096, 64 * 1024 * 1024).default(1024 * 1024),
+  MAX_STREAMS: int(1, 10_000_000).default(100_000),
+  MAX_STREAMS_PER_USER: int(1, 100_000).default(16),
   SHUTDOWN_GRACE: seconds(0, 600).default(10),
 
-  HISTORY_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(1000),
+  HISTORY_SIZE: int(0, 1_000_000).default(1000),
   HISTORY_TTL: seconds(1, 30 * 86400).default(3600),
-  HISTORY_MAX_TOPICS: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
+  HISTORY_MAX_TOPICS: int(1, 10_000_000).default(10_000),
   IDEMPOTENCY_TTL: seconds(1, 7 * 86400).default(86400),
-  IDEMPOTENCY_MAX_KEYS: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
+  IDEMPOTENCY_MAX_KEYS: int(0, 10_000_000).default(100_000),
 
   // Scale-out (issue 4): with REDIS_URL every shared piece of state lives in Redis.
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('notify:'),
-  REDIS_STREAM_MAXLEN: z.coerce.number().int().min(1000).max(100_000_000).default(100_000),
-  WORKERS: z.coerce.number().int().min(1).max(256).default(1),
+  REDIS_STREAM_MAXLEN: int(1000, 100_000_000).default(100_000),
+  WORKERS: int(1, 256).default(1),
 });
 
 /** The role table: role name -> topic selectors it may publish to and subscribe to. */
@@ -173,7 +180,10 @@ export function loadConfig(
     throw new Error('no file reader');
   },
 ): Config {
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  // An empty variable means "use the default"; any other value is parsed exactly as written.
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([key, value]) => value !== undefined && value !== '' && Object.hasOwn(envSchema.shape, key)),
+  );
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

@@ -175,7 +175,6 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
           typ: ACCESS_TOKEN_TYPE,
           requiredClaims: ['exp', 'iat', 'sub', 'jti'],
           clockTolerance,
-          maxTokenAge: ttl + clockTolerance,
           currentDate: new Date(clock()),
         }));
       } catch (error) {
@@ -184,7 +183,13 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
       const parsed = payloadSchema.safeParse(payload);
       if (!parsed.success) throw BearerError.invalid('claims');
       const claims = parsed.data;
+      // Age and lifetime are bounded by our own TTL, whatever `exp` claims. `iat` may be up to one
+      // second ahead even with no tolerance: right after a revocation we stamp new tokens with the
+      // next second (`revocations.ts`), and they must work at once.
+      const now = clock() / 1000;
       if (claims.exp - claims.iat > ttl) throw BearerError.invalid('lifetime');
+      if (now - claims.iat > ttl + clockTolerance) throw BearerError.invalid('expired');
+      if (claims.iat > now + Math.max(clockTolerance, 1)) throw BearerError.invalid('claim_iat');
       let publish: Selector[];
       let subscribe: Selector[];
       try {

@@ -18,6 +18,7 @@ export class LocalFanout {
   private readonly index = new SelectorIndex<Entry>();
   private round = 0;
   private current: BusEvent | undefined;
+  private readonly queued: BusEvent[] = [];
   private delivered = 0;
   private count = 0;
 
@@ -36,13 +37,31 @@ export class LocalFanout {
     };
   }
 
-  /** Delivers `event` to every matching subscriber once; returns how many received it. */
+  /**
+   * Delivers `event` to every matching subscriber once; returns how many received it. An event
+   * dispatched from inside a sink (re-entrantly) is queued and delivered right after the current
+   * one, so every subscriber still sees every event once and in dispatch order; its count is
+   * then reported as 0.
+   */
   dispatch(event: BusEvent): number {
+    if (this.current !== undefined) {
+      this.queued.push(event);
+      return 0;
+    }
+    const delivered = this.deliverOne(event);
+    while (this.queued.length > 0) this.deliverOne(this.queued.shift()!);
+    return delivered;
+  }
+
+  private deliverOne(event: BusEvent): number {
     this.round++;
     this.current = event;
     this.delivered = 0;
-    for (const topic of event.topics) this.index.forEachMatch(topic, this.visit);
-    this.current = undefined;
+    try {
+      for (const topic of event.topics) this.index.forEachMatch(topic, this.visit);
+    } finally {
+      this.current = undefined;
+    }
     return this.delivered;
   }
 

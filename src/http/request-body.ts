@@ -20,7 +20,7 @@ export function createBodyParser(options: { maxBytes: number; types: readonly Bo
   const mimeTypes = options.types.map((type) => (type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded'));
   return async function parseBody(ctx: Context, next: Next): Promise<void> {
     const type = ctx.is(...mimeTypes);
-    if (type === null) {
+    if (type === null || ctx.request.length === 0) {
       // No body at all: validation will name the missing fields.
       ctx.request.body = {};
       return next();

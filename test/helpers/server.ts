@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventSource } from 'eventsource';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { hashPassword } from '../../src/auth/password.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createNotifyServer, type NotifyServer } from '../../src/server.js';
@@ -56,10 +56,15 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}, ov
  * Starts a real server on an ephemeral loopback port with its own data directory.
  * @param overrides edits the parsed config, e.g. to set lifetimes below what the env schema allows.
  */
-export async function startServer(env: Record<string, string> = {}, overrides?: (config: Config) => Config): Promise<TestServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  overrides?: (config: Config) => Config,
+  options: { logger?: Logger } = {},
+): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'notify-test-'));
   const config = testConfig(dataDir, env, overrides);
-  const server = await createNotifyServer(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const server = await createNotifyServer(config, { logger });
   const address = await server.listen();
   const url = `http://127.0.0.1:${address.port}`;
   return {

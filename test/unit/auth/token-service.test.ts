@@ -166,6 +166,12 @@ describe('createTokenService', () => {
       }
     });
 
+    it('rejects a token signed by our key when alg is Ed25519 rather than the pinned EdDSA', async () => {
+      // jose accepts the fully-specified `Ed25519` name (RFC 9864) for the same key: only the
+      // algorithm allow-list refuses it.
+      await expectInvalidToken(service, await craft(validClaims(), { alg: 'Ed25519' }), 'algorithm');
+    });
+
     it('rejects an unsecured token when alg is none', async () => {
       const unsigned = `${b64url({ alg: 'none', typ: 'at+jwt' })}.${b64url(validClaims())}.`;
       await expectInvalidToken(service, unsigned);

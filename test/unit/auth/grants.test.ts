@@ -1,0 +1,64 @@
+import { expect } from 'chai';
+import { resolveGrants, validateRoleTable } from '../../../src/auth/grants.js';
+import { DEFAULT_ROLES, type RoleTable } from '../../../src/config.js';
+
+const ROLES: RoleTable = {
+  user: { publish: [], subscribe: ['users/{sub}/**', 'public/**'] },
+  publisher: { publish: ['public/**', 'users/*/**'], subscribe: ['public/**'] },
+  echo: { publish: ['users/{sub}/outbox'], subscribe: ['rooms/{sub}/{sub}'] },
+};
+
+describe('resolveGrants', () => {
+  it('expands {sub} to the account name when a role uses it', () => {
+    expect(resolveGrants(ROLES, ['user'], 'alice')).to.deep.equal({
+      publish: [],
+      subscribe: ['users/alice/**', 'public/**'],
+    });
+  });
+
+  it('expands every {sub} when a selector has more than one', () => {
+    expect(resolveGrants(ROLES, ['echo'], 'bob').subscribe).to.deep.equal(['rooms/bob/bob']);
+  });
+
+  it('merges roles and lists each selector once when roles overlap', () => {
+    const grants = resolveGrants(ROLES, ['user', 'publisher', 'user', 'publisher'], 'alice');
+    expect(grants.subscribe).to.deep.equal(['users/alice/**', 'public/**']);
+    expect(grants.publish).to.deep.equal(['public/**', 'users/*/**']);
+  });
+
+  it('grants nothing for unknown roles and for prototype property names', () => {
+    const names = ['nope', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'prototype'];
+    expect(resolveGrants(ROLES, names, 'alice')).to.deep.equal({ publish: [], subscribe: [] });
+    expect(resolveGrants(ROLES, ['constructor', 'user', '__proto__'], 'alice').subscribe).to.deep.equal(['users/alice/**', 'public/**']);
+  });
+
+  it('grants nothing when the account has no roles', () => {
+    expect(resolveGrants(ROLES, [], 'alice')).to.deep.equal({ publish: [], subscribe: [] });
+  });
+});
+
+describe('validateRoleTable', () => {
+  it('accepts the default roles and a table using {sub} as a whole segment', () => {
+    expect(() => validateRoleTable(DEFAULT_ROLES)).to.not.throw();
+    expect(() => validateRoleTable(ROLES)).to.not.throw();
+    expect(() => validateRoleTable({})).to.not.throw();
+  });
+
+  for (const [when, selector] of [
+    ['** is not last', 'a/**/b'],
+    ['a wildcard is part of a segment', 'users/a*'],
+    ['a segment is empty', 'users//inbox'],
+    ['a segment is ..', 'users/../admin'],
+    ['{sub} is inside a segment', 'users/x{sub}/**'],
+    ['{sub} is a prefix of a segment', 'users/{sub}-inbox'],
+    ['another placeholder is used', 'users/{user}/**'],
+    ['a brace is unbalanced', 'users/{sub'],
+  ] as const) {
+    it(`throws when ${when} in publish`, () => {
+      expect(() => validateRoleTable({ bad: { publish: [selector], subscribe: [] } })).to.throw(Error);
+    });
+    it(`throws when ${when} in subscribe`, () => {
+      expect(() => validateRoleTable({ bad: { publish: [], subscribe: [selector] } })).to.throw(Error);
+    });
+  }
+});

@@ -1,0 +1,162 @@
+import { expect } from 'chai';
+import path from 'node:path';
+import { ConfigError, DEFAULT_ROLES, loadConfig } from '../../src/config.js';
+
+function configError(env: Record<string, string>, readFile?: (file: string) => string): ConfigError {
+  try {
+    loadConfig(env, readFile);
+  } catch (error) {
+    expect(error).to.be.instanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
+}
+
+const SECRET_32_HEX = 'ab'.repeat(32);
+const SECRET_31_HEX = 'ab'.repeat(31);
+
+describe('loadConfig', () => {
+  describe('defaults', () => {
+    it('uses safe defaults when the environment is empty', () => {
+      const config = loadConfig({});
+      expect(config.port).to.equal(3000);
+      expect(config.host).to.equal('127.0.0.1');
+      expect(config.dataDir).to.equal(path.resolve('./data'));
+      expect(config.usersFile).to.equal(path.resolve('./data', 'users.json'));
+      expect(config.roles).to.deep.equal(DEFAULT_ROLES);
+      expect(config.logLevel).to.equal('info');
+      expect(config.trustProxy).to.equal(false);
+      expect(config.corsOrigins).to.deep.equal([]);
+      expect(config.cookieSecure).to.equal('auto');
+      expect(config.jwt).to.deep.equal({
+        alg: 'EdDSA',
+        secret: undefined,
+        issuer: 'http://127.0.0.1:3000',
+        audience: 'notify',
+        accessTokenTtl: 300,
+        clockTolerance: 5,
+      });
+      expect(config.refreshToken).to.deep.equal({ idleTtl: 86400, absoluteTtl: 30 * 86400 });
+      expect(config.limits).to.deep.equal({ maxBodyBytes: 65536, maxDataBytes: 32768, maxTopicsPerRequest: 16 });
+      expect(config.history).to.deep.equal({
+        size: 1000,
+        ttl: 3600,
+        maxTopics: 10_000,
+        idempotencyTtl: 86400,
+        idempotencyMaxKeys: 100_000,
+      });
+      expect(config.streams.heartbeatInterval).to.equal(15);
+    });
+
+    it('treats an empty value as unset', () => {
+      expect(loadConfig({ PORT: '', JWT_SECRET: '' }).port).to.equal(3000);
+    });
+
+    it('parses given values when they are valid', () => {
+      const config = loadConfig({
+        PORT: '8080',
+        TRUST_PROXY: 'yes',
+        CORS_ORIGINS: 'https://a.test, https://b.test,',
+        COOKIE_SECURE: 'false',
+        PUBLIC_ORIGIN: 'https://notify.example',
+        ACCESS_TOKEN_TTL: '10',
+      });
+      expect(config.port).to.equal(8080);
+      expect(config.trustProxy).to.equal(true);
+      expect(config.corsOrigins).to.deep.equal(['https://a.test', 'https://b.test']);
+      expect(config.cookieSecure).to.equal(false);
+      expect(config.jwt.issuer).to.equal('https://notify.example');
+      expect(config.jwt.accessTokenTtl).to.equal(10);
+    });
+  });
+
+  describe('bad values', () => {
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ['PORT is not a number', { PORT: 'abc' }, 'PORT'],
+      ['PORT is out of range', { PORT: '70000' }, 'PORT'],
+      // Number(' ') is 0: a blank value must not silently mean "any free port".
+      ['PORT is only whitespace', { PORT: ' ' }, 'PORT'],
+      ['ACCESS_TOKEN_TTL is below 10 seconds', { ACCESS_TOKEN_TTL: '5' }, 'ACCESS_TOKEN_TTL'],
+      ['ACCESS_TOKEN_TTL is not an integer', { ACCESS_TOKEN_TTL: '60.5' }, 'ACCESS_TOKEN_TTL'],
+      ['JWT_ALG is none', { JWT_ALG: 'none' }, 'JWT_ALG'],
+      ['JWT_ALG is HS256 without a secret', { JWT_ALG: 'HS256' }, 'JWT_SECRET'],
+      ['JWT_ALG is HS256 with a 31-byte secret', { JWT_ALG: 'HS256', JWT_SECRET: SECRET_31_HEX }, 'JWT_SECRET'],
+      ['JWT_ALG is HS256 with a short passphrase', { JWT_ALG: 'HS256', JWT_SECRET: 'secret' }, 'JWT_SECRET'],
+      ['JWT_SECRET is given with EdDSA', { JWT_SECRET: SECRET_32_HEX }, 'JWT_SECRET'],
+      ['JWT_SECRET is given with ES256', { JWT_ALG: 'ES256', JWT_SECRET: SECRET_32_HEX }, 'JWT_SECRET'],
+      [
+        'REFRESH_TOKEN_ABSOLUTE_TTL is shorter than the idle ttl',
+        { REFRESH_TOKEN_IDLE_TTL: '7200', REFRESH_TOKEN_ABSOLUTE_TTL: '3600' },
+        'REFRESH_TOKEN_ABSOLUTE_TTL',
+      ],
+      ['MAX_DATA_BYTES is larger than MAX_BODY_BYTES', { MAX_BODY_BYTES: '2048', MAX_DATA_BYTES: '4096' }, 'MAX_DATA_BYTES'],
+      ['LOG_LEVEL is unknown', { LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+      ['TRUST_PROXY is not a boolean', { TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
+      ['PUBLIC_ORIGIN is not a URL', { PUBLIC_ORIGIN: 'not a url' }, 'PUBLIC_ORIGIN'],
+    ];
+    for (const [when, env, key] of cases) {
+      it(`names ${key} when ${when}`, () => {
+        expect(configError(env).key).to.equal(key);
+      });
+    }
+
+    it('accepts HS256 when the secret is 32 bytes as hex, base64url or base64', () => {
+      const bytes = Buffer.alloc(32, 0xfb);
+      for (const encoded of [SECRET_32_HEX, bytes.toString('base64url'), bytes.toString('base64')]) {
+        const config = loadConfig({ JWT_ALG: 'HS256', JWT_SECRET: encoded });
+        expect(config.jwt.secret, encoded).to.have.length(32);
+      }
+      expect(Buffer.from(loadConfig({ JWT_ALG: 'HS256', JWT_SECRET: bytes.toString('base64') }).jwt.secret!)).to.deep.equal(bytes);
+    });
+
+    it('accepts the refresh ttls when absolute equals idle and the data limit when it equals the body limit', () => {
+      const config = loadConfig({
+        REFRESH_TOKEN_IDLE_TTL: '3600',
+        REFRESH_TOKEN_ABSOLUTE_TTL: '3600',
+        MAX_BODY_BYTES: '4096',
+        MAX_DATA_BYTES: '4096',
+      });
+      expect(config.refreshToken).to.deep.equal({ idleTtl: 3600, absoluteTtl: 3600 });
+      expect(config.limits.maxDataBytes).to.equal(4096);
+    });
+  });
+
+  describe('ROLES_FILE', () => {
+    const env = { ROLES_FILE: '/etc/notify/roles.json' };
+
+    it('reads the role table through the injected reader when ROLES_FILE is set', () => {
+      const files: string[] = [];
+      const table = { reader: { subscribe: ['public/**'] } };
+      const config = loadConfig(env, (file) => {
+        files.push(file);
+        return JSON.stringify(table);
+      });
+      expect(files).to.deep.equal(['/etc/notify/roles.json']);
+      expect(config.roles).to.deep.equal({ reader: { publish: [], subscribe: ['public/**'] } });
+    });
+
+    it('names ROLES_FILE when the file is not JSON', () => {
+      expect(configError(env, () => '{ "user": ').key).to.equal('ROLES_FILE');
+    });
+
+    it('names ROLES_FILE when the file cannot be read', () => {
+      const error = configError(env, () => {
+        throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      });
+      expect(error.key).to.equal('ROLES_FILE');
+    });
+
+    for (const [when, content] of [
+      ['a role is not an object', { user: 'public/**' }],
+      ['publish is not a list', { user: { publish: 'public/**' } }],
+      ['a selector is not a string', { user: { subscribe: [42] } }],
+      ['a role has an unknown field', { user: { subscribe: [], admin: true } }],
+      ['a role name is not lower-case', { Admin: { subscribe: [] } }],
+      ['the table is a list', [{ subscribe: [] }]],
+    ] as const) {
+      it(`names ROLES_FILE when ${when}`, () => {
+        expect(configError(env, () => JSON.stringify(content)).key).to.equal('ROLES_FILE');
+      });
+    }
+  });
+});
