@@ -266,13 +266,22 @@ async function login(port: number): Promise<string> {
 }
 
 async function publish(port: number, token: string, topic: string, k: number): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${port}/events`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: `{"topics":["${topic}"],"data":{"t":${now().toFixed(3)},"k":${k}}}`,
-  });
-  if (res.status !== 201) throw new Error(`publish: ${res.status} ${await res.text()}`);
-  await res.arrayBuffer();
+  // Retried (a kept-alive connection the server just closed resets): the idempotency key makes a retry safe.
+  const key = `${topic.replace(/\//g, '.')}-${k}-${randomBytes(4).toString('hex')}`;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: `{"topics":["${topic}"],"idempotencyKey":"${key}","data":{"t":${now().toFixed(3)},"k":${k}}}`,
+      });
+      if (res.status !== 201 && res.status !== 200) throw new Error(`publish: ${res.status} ${await res.text()}`);
+      await res.arrayBuffer();
+      return;
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof TypeError)) throw error;
+    }
+  }
 }
 
 async function prepareDataDir(): Promise<string> {

@@ -100,6 +100,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     revocations,
   });
 
+  const renewals = redis === undefined ? undefined : await redis.startRenewals(registry);
+
   // A removed account, a new password or new roles end the account's tokens and open streams at once,
   // also when the change comes from the CLI in another process.
   const stopWatching = users.watch((change) => {
@@ -137,6 +139,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       session: { retryMs: config.streams.retryMs, heartbeatMs, expiryWarning: config.streams.expiryWarning, clock },
       limits: config.limits,
       streamBufferBytes: config.streams.bufferBytes,
+      forwardRenewal: renewals === undefined ? undefined : (id, claims) => renewals.forward(id, claims),
     }),
   ];
   const app = createApp({ logger, config, routers });

@@ -5,6 +5,8 @@ import { RevocationRelay } from '../auth/revocation-relay.js';
 import type { RevocationList } from '../auth/revocations.js';
 import { RedisBus } from '../bus/redis-bus.js';
 import type { Config } from '../config.js';
+import { RenewalRelay } from '../streams/renewal-relay.js';
+import type { SessionRegistry } from '../streams/session-registry.js';
 import { connectRedis } from './connect.js';
 
 /** Everything an instance keeps in Redis when REDIS_URL is set. */
@@ -16,6 +18,8 @@ export interface RedisState {
   readonly keyPrefix: string;
   /** `undefined` while Redis is usable, else why not (for `/readyz`). */
   unavailableReason(): string | undefined;
+  /** Starts serving and forwarding in-band renewals for streams of `registry` (built after this state). */
+  startRenewals(registry: SessionRegistry): Promise<RenewalRelay>;
   close(): Promise<void>;
 }
 
@@ -72,13 +76,21 @@ export async function connectRedisState(
       onError,
     });
     await relay.start();
+    let renewals: RenewalRelay | undefined;
     return {
       bus,
       refreshTokens,
       commands,
       keyPrefix: settings.keyPrefix,
       unavailableReason: () => bus.unavailableReason ?? (commands.status === 'ready' ? undefined : `redis ${commands.status}`),
+      async startRenewals(registry) {
+        const subscriber = await connectRedis(settings.url, 'subscriber', onError);
+        renewals = new RenewalRelay({ registry, commands, subscriber, keyPrefix: settings.keyPrefix, onError });
+        await renewals.start();
+        return renewals;
+      },
       async close() {
+        await renewals?.stop();
         await relay.stop();
         await bus.close();
         commands.disconnect();

@@ -114,9 +114,30 @@ describe('scale-out on Redis: several instances, one event stream (issue 4)', fu
     expect(refused.status).to.equal(401);
   });
 
+  it('renews a stream held by A when the renewal lands on B, and answers 404 for a stream nobody holds or another user holds', async () => {
+    const alice = await login(a.url, 'alice');
+    const onA = open(a, alice.access_token);
+    const connected = JSON.parse((await onA.waitFor((e) => e.type === 'connected')).data) as { renewUrl: string; connectionId: string };
+    const fresh = (await login(b.url, 'alice')).access_token;
+    const renew = (url: string, token: string, renewUrl = connected.renewUrl) =>
+      fetch(`${url}${renewUrl}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const res = await renew(b.url, fresh);
+    const body = (await res.json()) as { connectionId: string; expiresAt: string };
+    expect(res.status, JSON.stringify(body)).to.equal(200);
+    expect(body.connectionId).to.equal(connected.connectionId);
+    await onA.waitFor((e) => e.type === 'token-renewed');
+    const missing = await renew(c.url, fresh, '/events/connections/nobody-holds-this/token');
+    expect(missing.status).to.equal(404);
+    expect(((await missing.json()) as { error: string }).error).to.equal('connection_not_found');
+    const stranger = await renew(c.url, publisher);
+    expect(stranger.status).to.equal(404);
+  });
+
   it('shares login counters: attempts spread over instances are limited together', async () => {
-    const limited = await deployment.start('limited', { LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: '3' });
-    const other = await deployment.start('limited-2', { LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: '3' });
+    const [limited, other] = await Promise.all([
+      deployment.start('limited', { LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: '3' }),
+      deployment.start('limited-2', { LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: '3' }),
+    ]);
     const attempt = (instance: Instance) =>
       fetch(`${instance.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'nobody', password: 'wrong' }) });
     const statuses = [];

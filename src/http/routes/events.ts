@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import { z } from 'zod';
+import type { AccessClaims } from '../../auth/token-service.js';
 import type { EventBus } from '../../bus/event-bus.js';
-import { AppError, BearerError, InvalidRequestError, NotFoundError } from '../../errors.js';
+import { AppError, BearerError, InvalidRequestError } from '../../errors.js';
 import { SseStream } from '../../sse/sse-stream.js';
-import { CONTROL_EVENT_TYPES, isoSeconds } from '../../streams/control-events.js';
+import { CONTROL_EVENT_TYPES } from '../../streams/control-events.js';
 import type { SessionRegistry } from '../../streams/session-registry.js';
+import { renewConnection, type RenewalAnswer } from '../../streams/renew-connection.js';
 import { SubscriberSession, type SessionSettings } from '../../streams/subscriber-session.js';
 import { anyMatches, coveredByAny, parseSelector, type Selector } from '../../topics/selector.js';
 import { parseTopic } from '../../topics/topic.js';
@@ -19,6 +21,11 @@ export interface EventsRouterDeps {
   readonly session: SessionSettings;
   readonly limits: { readonly maxBodyBytes: number; readonly maxDataBytes: number; readonly maxTopicsPerRequest: number };
   readonly streamBufferBytes: number;
+  /**
+   * Renews a stream this process does not hold on the instance that does (set when running on
+   * Redis). Same answers and errors as a local renewal.
+   */
+  readonly forwardRenewal?: (connectionId: string, claims: AccessClaims) => Promise<RenewalAnswer>;
 }
 
 /** The SSE `event:` field: a short token, no line breaks or other controls that could forge fields. */
@@ -113,18 +120,11 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
   router.post('/events/connections/:connectionId/token', async (ctx) => {
     const { claims } = await deps.authenticate(ctx);
     const id = ctx.params.connectionId ?? '';
-    const session = CONNECTION_ID.test(id) ? deps.registry.get(id) : undefined;
-    // Another subject's stream answers exactly like a missing one.
-    if (session === undefined || session.closed || session.subject !== claims.subject) {
-      throw new NotFoundError('No open stream with this id for this account.', 'connection_not_found');
-    }
-    if (!session.selectors.every((selector) => coveredByAny(claims.subscribe, selector))) {
-      session.close('insufficient_scope');
-      throw BearerError.insufficientScope('The new token no longer covers every topic of this stream; the stream was closed.');
-    }
-    deps.registry.renew(session, claims);
+    // A stream held by another instance (several instances on Redis): forward the renewal to it.
+    const elsewhere = CONNECTION_ID.test(id) && deps.registry.get(id) === undefined && deps.forwardRenewal !== undefined;
+    const answer = elsewhere ? await deps.forwardRenewal!(id, claims) : renewConnection(deps.registry, CONNECTION_ID.test(id) ? id : '', claims);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { connectionId: session.id, expiresAt: isoSeconds(claims.expiresAt) };
+    ctx.body = answer;
   });
 
   return router;
