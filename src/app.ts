@@ -13,10 +13,17 @@ type AnyRouter = ReturnType<typeof createAuthRouter>;
  * Composes the Koa application from routers that were built with their dependencies. No side
  * effects at import; everything it uses is passed in.
  */
-export function createApp(deps: { logger: Logger; config: Pick<Config, 'trustProxy' | 'corsOrigins'>; routers: readonly AnyRouter[] }): Koa {
+export function createApp(deps: {
+  logger: Logger;
+  config: Pick<Config, 'trustProxy' | 'corsOrigins'>;
+  routers: readonly AnyRouter[];
+  /** Middleware that sees every final answer, outside the error handler (metrics). */
+  observers?: readonly Koa.Middleware[];
+}): Koa {
   const app = new Koa({ proxy: deps.config.trustProxy });
   const allowed = new Set(deps.config.corsOrigins);
   app.use(createRequestLog(deps.logger));
+  for (const observer of deps.observers ?? []) app.use(observer);
   app.use(createErrorHandler(deps.logger));
   app.use(securityHeaders);
   // CORS is an explicit allowlist: any other Origin (including `null`) gets no CORS headers at all.

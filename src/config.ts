@@ -72,6 +72,9 @@ const envSchema = z.object({
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('notify:'),
   REDIS_STREAM_MAXLEN: int(1000, 100_000_000).default(100_000),
   WORKERS: int(1, 256).default(1),
+  METRICS: z.enum(['off', 'token', 'listen']).default('off'),
+  METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters (generate one with `openssl rand -base64 32`)').max(1024).optional(),
+  METRICS_LISTEN: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port').default('127.0.0.1:9464'),
 });
 
 /** The role table: role name -> topic selectors it may publish to and subscribe to. */
@@ -153,6 +156,12 @@ export interface Config {
     | undefined;
   /** Processes serving the port (node:cluster); more than one needs Redis. */
   readonly workers: number;
+  /** `GET /metrics`: off, behind a bearer token on the main port, or on a separate address. */
+  readonly metrics: {
+    readonly access: 'off' | 'token' | 'listen';
+    readonly token: string | undefined;
+    readonly listen: { readonly host: string; readonly port: number };
+  };
 }
 
 /** A configuration value that cannot be used; `key` names the variable. */
@@ -214,6 +223,10 @@ export function loadConfig(
   if (e.WORKERS > 1 && e.REDIS_URL === undefined) {
     throw new ConfigError('WORKERS', 'more than one worker needs REDIS_URL (workers share events and state through Redis)');
   }
+  if (e.METRICS === 'token' && e.METRICS_TOKEN === undefined) throw new ConfigError('METRICS_TOKEN', 'is required when METRICS=token');
+  const metricsColon = e.METRICS_LISTEN.lastIndexOf(':');
+  const metricsPort = Number(e.METRICS_LISTEN.slice(metricsColon + 1));
+  if (metricsPort > 65535) throw new ConfigError('METRICS_LISTEN', 'port must be at most 65535');
 
   let roles = DEFAULT_ROLES;
   if (e.ROLES_FILE !== undefined) {
@@ -282,6 +295,11 @@ export function loadConfig(
     },
     redis: e.REDIS_URL === undefined ? undefined : { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, streamMaxLen: e.REDIS_STREAM_MAXLEN },
     workers: e.WORKERS,
+    metrics: {
+      access: e.METRICS,
+      token: e.METRICS_TOKEN,
+      listen: { host: e.METRICS_LISTEN.slice(0, metricsColon).replace(/^\[|\]$/g, ''), port: metricsPort },
+    },
   };
 }
 

@@ -23,7 +23,12 @@ import { createDocsRouter } from './http/routes/docs.js';
 import { createEventsRouter } from './http/routes/events.js';
 import { createHealthRouter } from './http/routes/health.js';
 import { createJwksRouter } from './http/routes/jwks.js';
+import { createMetricsRouter } from './http/routes/metrics.js';
+import { createWebRouter } from './http/routes/web.js';
+import { createMetricsListener } from './metrics/metrics-listener.js';
+import { ServerMetrics } from './metrics/server-metrics.js';
 import { connectRedisState } from './redis/redis-state.js';
+import { loadWebAssets } from './web/assets.js';
 import { SessionRegistry } from './streams/session-registry.js';
 
 export const SPEC_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi.yaml');
@@ -36,9 +41,12 @@ export interface NotifyServer {
   readonly users: UserStore;
   readonly tokens: TokenService;
   /** The memory bus, or the Redis bus when REDIS_URL is set. */
-  readonly bus: EventBus & { sweep(): unknown };
+  readonly bus: EventBus & { sweep(): unknown; readonly historySize: number };
   readonly registry: SessionRegistry;
   readonly revocations: RevocationList;
+  readonly metrics: ServerMetrics;
+  /** The address of the separate metrics listener (`METRICS=listen`), once listening. */
+  metricsAddress(): AddressInfo | undefined;
   /** Every route the server answers, as `{ method, path }` with OpenAPI-style `{param}` paths. */
   readonly routes: ReadonlyArray<{ method: string; path: string }>;
   /** Starts listening; resolves with the bound address. */
@@ -73,8 +81,11 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
   });
   const users = new FileUserStore({ file: config.usersFile, onError: (error) => logger.warn({ err: error }, 'user store reload failed') });
   const revocations = new RevocationList({ retentionMs: (config.jwt.accessTokenTtl + config.jwt.clockTolerance) * 1000, clock });
+  // Gauges read these at scrape time; `bus` and `registry` are assigned below, before any scrape.
+  const metrics = new ServerMetrics({ openStreams: () => registry.size, historyEvents: () => bus.historySize });
+  const onDispatch = (delivered: number, elapsedMs: number) => metrics.dispatched(delivered, elapsedMs);
   // With REDIS_URL, events, refresh tokens, revocations and login counters are shared (issue 4).
-  const redis = config.redis === undefined ? undefined : await connectRedisState(config, { logger, revocations, clock });
+  const redis = config.redis === undefined ? undefined : await connectRedisState(config, { logger, revocations, clock, onDispatch });
   const refreshTokens =
     redis?.refreshTokens ??
     new MemoryRefreshTokenStore({
@@ -91,6 +102,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       idempotencyTtlMs: config.history.idempotencyTtl * 1000,
       idempotencyMaxKeys: config.history.idempotencyMaxKeys,
       clock,
+      onDispatch,
     });
   const heartbeatMs = config.streams.heartbeatInterval * 1000;
   const registry = new SessionRegistry({
@@ -98,6 +110,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     maxStreamsPerSubject: config.streams.maxStreamsPerUser,
     heartbeatMs,
     revocations,
+    onSessionEnd: (reason) => metrics.streamEnded(reason),
+    onRenew: () => metrics.renewed(),
   });
 
   const renewals = redis === undefined ? undefined : await redis.startRenewals(registry);
@@ -118,6 +132,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : redis?.unavailableReason()) }),
     createJwksRouter({ tokens }),
     createDocsRouter({ specFile: SPEC_FILE }),
+    createWebRouter({ assets: loadWebAssets }),
+    createMetricsRouter({ metrics, access: config.metrics.access, token: config.metrics.token }),
     createAuthRouter({
       users,
       passwords: createPasswordVerifier({ logN: config.scryptLogN }),
@@ -142,7 +158,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       forwardRenewal: renewals === undefined ? undefined : (id, claims) => renewals.forward(id, claims),
     }),
   ];
-  const app = createApp({ logger, config, routers });
+  const app = createApp({ logger, config, routers, observers: [metrics.observeAuth] });
+  const metricsListener = config.metrics.access === 'listen' ? createMetricsListener(metrics) : undefined;
   const routes = routers.flatMap((router) =>
     router.stack.flatMap((layer) =>
       layer.methods.filter((method) => method !== 'HEAD').map((method) => ({ method, path: String(layer.path).replace(/:(\w+)/g, '{$1}') })),
@@ -168,15 +185,16 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     bus,
     registry,
     revocations,
+    metrics,
+    metricsAddress: () => (metricsListener?.listening ? (metricsListener.address() as AddressInfo) : undefined),
     routes,
-    listen: () =>
-      new Promise((resolve, reject) => {
-        http.once('error', reject);
-        http.listen(config.port, config.host, () => {
-          http.off('error', reject);
-          resolve(http.address() as AddressInfo);
-        });
-      }),
+    async listen() {
+      if (metricsListener !== undefined) {
+        await listenOn(metricsListener, config.metrics.listen.port, config.metrics.listen.host);
+        logger.info({ address: metricsListener.address() }, 'metrics listening');
+      }
+      return listenOn(http, config.port, config.host);
+    },
     async close() {
       if (shuttingDown) return;
       shuttingDown = true;
@@ -193,6 +211,17 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       await refreshTokens.close();
       await redis?.close();
       await users.close();
+      if (metricsListener?.listening) await new Promise((resolve) => metricsListener.close(resolve));
     },
   };
+}
+
+function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
 }

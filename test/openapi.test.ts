@@ -17,7 +17,7 @@ import {
 } from './helpers/openapi.js';
 
 /** Routes that are not part of the API proper: they need no error answers. */
-const META_PATHS = new Set(['/healthz', '/readyz', '/openapi.yaml', '/docs']);
+const META_PATHS = new Set(['/healthz', '/readyz', '/openapi.yaml', '/docs', '/']);
 const CONTROL_EVENTS = ['connected', 'reset', 'token-expiring', 'token-renewed', 'closed'];
 
 /** The raw document, `$ref`s untouched. */
@@ -118,6 +118,9 @@ describe('openapi.yaml', () => {
         'GET /readyz',
         'GET /openapi.yaml',
         'GET /docs',
+        'GET /',
+        'GET /app/{file}',
+        'GET /metrics',
       ]);
     });
 

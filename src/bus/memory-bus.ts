@@ -16,6 +16,11 @@ export interface MemoryBusOptions {
   readonly idempotencyTtlMs: number;
   readonly idempotencyMaxKeys: number;
   readonly clock?: () => number;
+  /**
+   * Told once per new event after its fan-out: how many local subscribers got it and how long
+   * publish-to-write took (metrics). Never called per subscriber.
+   */
+  readonly onDispatch?: (delivered: number, elapsedMs: number) => void;
 }
 
 interface TopicHistory {
@@ -56,6 +61,7 @@ export class MemoryBus implements EventBus {
 
   async publish(request: PublishRequest): Promise<PublishResult> {
     if (this.closed) throw new ServiceUnavailableError('shutting_down', 'The server is shutting down.');
+    const started = performance.now();
     const fingerprint = request.idempotencyKey === undefined ? undefined : publishFingerprint(request);
     if (fingerprint !== undefined) {
       const original = this.idempotency.lookup(request.publisher, request.idempotencyKey!, fingerprint);
@@ -67,7 +73,8 @@ export class MemoryBus implements EventBus {
     this.head = idParts;
     for (const topic of event.topics) this.record(topic, event, now);
     if (fingerprint !== undefined) this.idempotency.remember(request.publisher, request.idempotencyKey!, fingerprint, event);
-    this.fanout.dispatch(event);
+    const delivered = this.fanout.dispatch(event);
+    this.options.onDispatch?.(delivered, performance.now() - started);
     return { event, duplicate: false };
   }
 
@@ -104,6 +111,13 @@ export class MemoryBus implements EventBus {
 
   async close(): Promise<void> {
     this.closed = true;
+  }
+
+  /** Events held in history over all topics (an event on two topics counts twice); read at metrics scrape time. */
+  get historySize(): number {
+    let total = 0;
+    for (const history of this.topics.values()) total += history.events.length;
+    return total;
   }
 
   /**

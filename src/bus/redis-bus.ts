@@ -26,6 +26,8 @@ export interface RedisBusOptions {
   readonly idempotencyTtlMs: number;
   readonly clock?: () => number;
   readonly onError?: (error: Error) => void;
+  /** Told after each event's local fan-out: subscribers reached and time taken (metrics). */
+  readonly onDispatch?: (delivered: number, elapsedMs: number) => void;
 }
 
 /** How long `publish` waits to see its own event come back through this instance's tailer. */
@@ -99,6 +101,8 @@ export class RedisBus implements EventBus {
   /** Publishes waiting to see their event dispatched here, so a publish never overtakes its own delivery. */
   private readonly waiters = new Set<{ id: EventIdParts; resolve: () => void }>();
   private closed = false;
+  /** Events in the stream, for the history gauge: XLEN at start and on each sweep, counted up in between. */
+  private length = 0;
 
   private constructor(
     private readonly options: RedisBusOptions,
@@ -131,6 +135,7 @@ export class RedisBus implements EventBus {
     let bus: RedisBus | undefined;
     const tailer = new StreamTailer(blocking, `${options.keyPrefix}events`, start, (entries) => bus!.dispatch(entries), onError);
     bus = new RedisBus(options, commands, tailer);
+    bus.length = state === undefined ? 0 : await commands.xlen(`${options.keyPrefix}events`);
     tailer.start();
     return bus;
   }
@@ -138,6 +143,11 @@ export class RedisBus implements EventBus {
   /** `undefined` while the command connection is usable, else why not (for `/readyz`). */
   get unavailableReason(): string | undefined {
     return this.commands.status === 'ready' ? undefined : `redis ${this.commands.status}`;
+  }
+
+  /** Events held for replay (approximate between sweeps). */
+  get historySize(): number {
+    return this.length;
   }
 
   /** Subscribers on this instance (for tests and metrics). */
@@ -215,6 +225,9 @@ export class RedisBus implements EventBus {
     const cutoff = Math.max(0, Math.floor((this.options.clock ?? Date.now)() - this.options.historyTtlMs));
     await (this.commands as Redis & { notifySweep(...args: unknown[]): Promise<number> })
       .notifySweep(this.streamKey, this.trimmedKey, `${cutoff}-0`)
+      .then(async () => {
+        this.length = await this.commands.xlen(this.streamKey);
+      })
       .catch((error: Error) => this.options.onError?.(error));
   }
 
@@ -228,7 +241,12 @@ export class RedisBus implements EventBus {
   }
 
   private dispatch(entries: StreamEntry[]): void {
-    for (const [id, fields] of entries) this.fanout.dispatch(fromEntry(id, fields));
+    for (const [id, fields] of entries) {
+      const started = performance.now();
+      const delivered = this.fanout.dispatch(fromEntry(id, fields));
+      this.options.onDispatch?.(delivered, performance.now() - started);
+    }
+    this.length = Math.min(this.options.maxLen, this.length + entries.length);
     if (this.waiters.size === 0) return;
     const position = parseEventId(this.tailer.position)!;
     for (const waiter of this.waiters) {

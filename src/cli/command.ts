@@ -34,6 +34,8 @@ export interface CliContext extends CliStreams {
    * so `--help` and argument errors work even when the environment is not configured.
    */
   services(): Promise<AccountServices>;
+  /** The environment, for commands that talk to a running server (NOTIFY_URL, NOTIFY_TOKEN, ...). */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 /** A top-level command (`users`, `clients`, ...); see `builtinCommands` in `run-cli.ts`. */
@@ -127,29 +129,46 @@ export function commandGroup(name: string, summary: string, subcommands: readonl
       if (first === undefined) throw new UsageError('a command is required', command);
       const sub = subcommands.find((candidate) => candidate.name === first);
       if (sub === undefined) throw new UsageError(`unknown command '${first}'`, command);
-      const subcommand = `${command} ${sub.name}`;
-      let parsed: { values: ParsedValues; positionals: string[] };
-      try {
-        parsed = parseArgs({
-          args: [...rest],
-          options: { ...sub.options, help: { type: 'boolean', short: 'h' } },
-          allowPositionals: true,
-          strict: true,
-        }) as { values: ParsedValues; positionals: string[] };
-      } catch (error) {
-        // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes and readable messages.
-        throw new UsageError((error as Error).message, subcommand);
-      }
-      if (parsed.values.help === true) {
-        context.stdout.write(subcommandHelp(subcommand, sub));
-        return 0;
-      }
-      const count = parsed.positionals.length;
-      if (count < sub.positionals.min) throw new UsageError('missing arguments', subcommand);
-      // The extra argument is not echoed: it may be a password typed where it does not belong.
-      if (count > sub.positionals.max) throw new UsageError('too many arguments', subcommand);
-      return sub.run(parsed, context);
+      return runSubcommand(`${command} ${sub.name}`, sub, rest, context);
     },
+  };
+}
+
+/**
+ * Parses `argv` for one (sub)command and runs it: `--help`, strict options and the positional
+ * count are handled here, the same for every command.
+ * @param commandLine the command as typed, e.g. `notify users add`, for help and usage errors.
+ */
+export async function runSubcommand(commandLine: string, sub: Subcommand, argv: readonly string[], context: CliContext): Promise<number | void> {
+  let parsed: { values: ParsedValues; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: { ...sub.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    }) as { values: ParsedValues; positionals: string[] };
+  } catch (error) {
+    // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes and readable messages.
+    throw new UsageError((error as Error).message, commandLine);
+  }
+  if (parsed.values.help === true) {
+    context.stdout.write(subcommandHelp(commandLine, sub));
+    return 0;
+  }
+  const count = parsed.positionals.length;
+  if (count < sub.positionals.min) throw new UsageError('missing arguments', commandLine);
+  // The extra argument is not echoed: it may be a password typed where it does not belong.
+  if (count > sub.positionals.max) throw new UsageError('too many arguments', commandLine);
+  return sub.run(parsed, context);
+}
+
+/** A top-level command without subcommands (`notify publish ...`), with the same `--help` and checks. */
+export function singleCommand(sub: Subcommand): CliCommand {
+  return {
+    name: sub.name,
+    summary: sub.summary,
+    run: (argv, context) => runSubcommand(`${PROGRAM} ${sub.name}`, sub, argv, context),
   };
 }
 

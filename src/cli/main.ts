@@ -12,6 +12,7 @@ process.exitCode = await runCli(process.argv.slice(2), {
   stdin: process.stdin,
   stdout: process.stdout,
   stderr: process.stderr,
+  env: process.env,
   openServices: () => {
     const config = loadConfig(process.env, (file) => readFileSync(file, 'utf8'));
     const store = new FileUserStore({ file: config.usersFile });

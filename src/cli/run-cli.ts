@@ -1,6 +1,7 @@
 import { AppError } from '../errors.js';
 import { CliError, PROGRAM, table, UsageError, type AccountServices, type CliCommand, type CliStreams } from './command.js';
 import { clientsCommand } from './clients-command.js';
+import { publishCommand, tailCommand, tokenCommand } from './remote-commands.js';
 import { usersCommand } from './users-command.js';
 
 /**
@@ -9,7 +10,7 @@ import { usersCommand } from './users-command.js';
  * extended list to `runCli`.
  */
 export function builtinCommands(): CliCommand[] {
-  return [usersCommand, clientsCommand];
+  return [usersCommand, clientsCommand, publishCommand, tailCommand, tokenCommand];
 }
 
 /** What `runCli` needs from its caller: the streams and a way to open the services. */
@@ -19,6 +20,8 @@ export interface CliEnvironment extends CliStreams {
    * needs it. `runCli` calls `close()` on the result when the command ends.
    */
   openServices(): AccountServices | Promise<AccountServices>;
+  /** Environment variables for the commands that talk to a server; default none. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /**
@@ -39,6 +42,7 @@ export async function runCli(
     stdin,
     stdout,
     stderr,
+    env: environment.env ?? {},
     services: () => (opened ??= Promise.resolve().then(() => environment.openServices())),
   };
   try {
@@ -87,8 +91,9 @@ function programHelp(commands: readonly CliCommand[]): string {
   return [
     `Usage: ${PROGRAM} <command> <subcommand> [options]`,
     '',
-    'Manage the accounts of the notification server. Reads the same environment as the server',
-    '(DATA_DIR, USERS_FILE, SCRYPT_LOG_N, ROLES_FILE).',
+    'Manage the accounts of the notification server (reads the same environment as the server:',
+    'DATA_DIR, USERS_FILE, SCRYPT_LOG_N, ROLES_FILE), and publish, tail and get tokens from a',
+    'running one (NOTIFY_URL, NOTIFY_TOKEN, NOTIFY_CLIENT_SECRET).',
     '',
     'Commands:',
     ...table(commands.map((command) => [command.name, command.summary])),

@@ -30,7 +30,7 @@ export interface RedisState {
  */
 export async function connectRedisState(
   config: Config,
-  deps: { logger: Logger; revocations: RevocationList; clock: () => number },
+  deps: { logger: Logger; revocations: RevocationList; clock: () => number; onDispatch?: (delivered: number, elapsedMs: number) => void },
 ): Promise<RedisState> {
   const settings = config.redis!;
   // Each failed reconnect emits an error; log a connection's errors at most once per 5 s.
@@ -53,6 +53,7 @@ export async function connectRedisState(
       idempotencyTtlMs: config.history.idempotencyTtl * 1000,
       clock: deps.clock,
       onError,
+      onDispatch: deps.onDispatch,
     });
     opened.push(bus);
     const commands = await connectRedis(settings.url, 'commands', onError);

@@ -3,7 +3,7 @@ import type { AccessClaims } from '../auth/token-service.js';
 import { ServiceUnavailableError, TooManyRequestsError } from '../errors.js';
 import { frameComment } from '../sse/frame.js';
 import type { CloseReason } from './control-events.js';
-import type { SubscriberSession } from './subscriber-session.js';
+import type { SessionEndReason, SubscriberSession } from './subscriber-session.js';
 
 export interface SessionRegistryOptions {
   readonly maxStreams: number;
@@ -11,6 +11,10 @@ export interface SessionRegistryOptions {
   /** 0 turns heartbeats off. */
   readonly heartbeatMs: number;
   readonly revocations: RevocationList;
+  /** Told once per stream end (metrics: slow-consumer disconnects). */
+  readonly onSessionEnd?: (reason: SessionEndReason) => void;
+  /** Told once per in-band renewal (metrics). */
+  readonly onRenew?: () => void;
 }
 
 const HEARTBEAT = Buffer.from(frameComment(), 'utf8');
@@ -72,9 +76,10 @@ export class SessionRegistry {
     this.sessions.set(session.id, session);
     this.index(session, session.tokenClaims);
     const claims = () => session.tokenClaims;
-    session.onEnd(() => {
+    session.onEnd((reason) => {
       this.sessions.delete(session.id);
       this.unindex(session, claims());
+      this.options.onSessionEnd?.(reason);
     });
   }
 
@@ -87,6 +92,7 @@ export class SessionRegistry {
     this.unindex(session, session.tokenClaims);
     session.renew(claims);
     this.index(session, claims);
+    this.options.onRenew?.();
   }
 
   get size(): number {

@@ -406,7 +406,8 @@ describe('auth over HTTP', function () {
       const access = cookieNamed(res.headers, 'notify_at');
       const refreshCookie = cookieNamed(res.headers, 'notify_rt');
       expect(access.value).to.equal(res.body.access_token);
-      expect(refreshCookie.value).to.equal(res.body.refresh_token);
+      expect(refreshCookie.value).to.match(/^[\w-]{43}$/);
+      expect(res.body.refresh_token, 'no refresh token in a cookie-mode body').to.equal(undefined);
       for (const [cookie, path] of [[access, '/'], [refreshCookie, '/auth']] as const) {
         expect(cookie.attributes.httponly, cookie.name).to.equal(true);
         expect(String(cookie.attributes.samesite).toLowerCase(), cookie.name).to.equal('strict');
@@ -483,7 +484,9 @@ describe('auth over HTTP', function () {
       const access = cookieNamed(res.headers, 'notify_at');
       const refreshCookie = cookieNamed(res.headers, 'notify_rt');
       expect(access.value).to.equal(res.body.access_token).and.not.equal(at);
-      expect(refreshCookie.value).to.equal(res.body.refresh_token).and.not.equal(rt);
+      expect(refreshCookie.value).to.be.a('string').and.not.equal(rt);
+      // Cookie mode: the refresh token lives only in its HttpOnly cookie, never in a script-readable body.
+      expect(res.body.refresh_token).to.equal(undefined);
       expect(refreshCookie.attributes.path).to.equal('/auth');
       expect(refreshCookie.attributes.httponly).to.equal(true);
     });

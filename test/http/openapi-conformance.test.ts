@@ -18,7 +18,7 @@ describe('the server against openapi.yaml', () => {
 
   it('answers every described operation, unauthenticated, as the spec says', async () => {
     for (const op of specOperations()) {
-      const path = op.path.replace('{connectionId}', 'abc');
+      const path = op.path.replace('{connectionId}', 'abc').replace('{file}', 'app.css');
       const res = await fetch(`${t.url}${path}`, {
         method: op.method.toUpperCase(),
         headers: op.method === 'post' ? { 'content-type': 'application/json' } : { accept: 'text/event-stream' },

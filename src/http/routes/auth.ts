@@ -77,11 +77,14 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
         refreshMaxAgeMs: deps.refreshTokenAbsoluteTtl * 1000,
       });
     }
+    // In cookie mode the refresh token lives only in its HttpOnly cookie: were it in the body too,
+    // a script injected into the page could read a 30-day credential and take it elsewhere.
+    const refreshInBody = options.refreshToken !== undefined && options.cookie !== true;
     ctx.body = {
       access_token: access.token,
       token_type: 'Bearer',
       expires_in: access.expiresIn,
-      ...(options.refreshToken === undefined ? {} : { refresh_token: options.refreshToken }),
+      ...(refreshInBody ? { refresh_token: options.refreshToken } : {}),
     };
   }
 

@@ -79,7 +79,10 @@ describe('notify CLI (in-process)', () => {
         expect(result.stdout, argv.join(' ')).to.match(/^Usage: notify/);
       }
       for (const command of builtinCommands()) {
-        const subcommands = (await run([command.name, '--help'])).stdout.match(/^ {2}([a-z]+) /gm) ?? [];
+        const help = (await run([command.name, '--help'])).stdout;
+        expect(help, command.name).to.match(/^Usage: notify /);
+        if (!help.includes('\nCommands:\n')) continue; // a single command (`notify publish`), no subcommands
+        const subcommands = help.match(/^ {2}([a-z]+) /gm) ?? [];
         expect(subcommands.length, command.name).to.be.greaterThan(1);
         for (const sub of subcommands.map((line) => line.trim())) {
           const result = await run([command.name, sub, '--help']);
