@@ -156,6 +156,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       limits: config.limits,
       streamBufferBytes: config.streams.bufferBytes,
       forwardRenewal: renewals === undefined ? undefined : (id, claims) => renewals.forward(id, claims),
+      streamSlots: redis?.streamSlots,
     }),
   ];
   const app = createApp({ logger, config, routers, observers: [metrics.observeAuth] });

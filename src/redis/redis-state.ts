@@ -6,6 +6,7 @@ import type { RevocationList } from '../auth/revocations.js';
 import { RedisBus } from '../bus/redis-bus.js';
 import type { Config } from '../config.js';
 import { RenewalRelay } from '../streams/renewal-relay.js';
+import { RedisStreamSlots } from '../streams/redis-stream-slots.js';
 import type { SessionRegistry } from '../streams/session-registry.js';
 import { connectRedis } from './connect.js';
 
@@ -16,6 +17,8 @@ export interface RedisState {
   /** For the login throttle's counters. */
   readonly commands: Redis;
   readonly keyPrefix: string;
+  /** MAX_STREAMS_PER_USER over every instance. */
+  readonly streamSlots: RedisStreamSlots;
   /** `undefined` while Redis is usable, else why not (for `/readyz`). */
   unavailableReason(): string | undefined;
   /** Starts serving and forwarding in-band renewals for streams of `registry` (built after this state). */
@@ -77,12 +80,15 @@ export async function connectRedisState(
       onError,
     });
     await relay.start();
+    const streamSlots = new RedisStreamSlots({ client: commands, keyPrefix: settings.keyPrefix, maxPerSubject: config.streams.maxStreamsPerUser, onError });
+    opened.push({ close: () => streamSlots.stop() });
     let renewals: RenewalRelay | undefined;
     return {
       bus,
       refreshTokens,
       commands,
       keyPrefix: settings.keyPrefix,
+      streamSlots,
       unavailableReason: () => bus.unavailableReason ?? (commands.status === 'ready' ? undefined : `redis ${commands.status}`),
       async startRenewals(registry) {
         const subscriber = await connectRedis(settings.url, 'subscriber', onError);
@@ -92,6 +98,7 @@ export async function connectRedisState(
       },
       async close() {
         await renewals?.stop();
+        streamSlots.stop();
         await relay.stop();
         await bus.close();
         commands.disconnect();

@@ -84,8 +84,8 @@ export class Deployment {
       let buffered = '';
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new Error(`${name} did not start in 20 s: ${stderr}`));
-      }, 20_000);
+        reject(new Error(`${name} did not start in 40 s: ${stderr}`));
+      }, 40_000);
       child.stdout!.on('data', (chunk: Buffer) => {
         buffered += chunk.toString();
         let newline: number;

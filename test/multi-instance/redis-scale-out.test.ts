@@ -25,7 +25,7 @@ async function publishOn(instance: Instance, token: string, n: number, label: st
 const ticks = (stream: StreamClient) => publishedEvents(stream).map((event) => event.id);
 
 describe('scale-out on Redis: several instances, one event stream (issue 4)', function () {
-  this.timeout(30_000);
+  this.timeout(60_000);
   const deployment = new Deployment(TEST_REDIS_URL);
   let a: Instance;
   let b: Instance;
@@ -146,6 +146,35 @@ describe('scale-out on Redis: several instances, one event stream (issue 4)', fu
     await Promise.all([limited.kill(), other.kill()]);
   });
 
+  it('counts MAX_STREAMS_PER_USER over all instances, and frees a slot when a stream ends', async () => {
+    const [x, y] = await Promise.all([deployment.start('slots-x', { MAX_STREAMS_PER_USER: '2' }), deployment.start('slots-y', { MAX_STREAMS_PER_USER: '2' })]);
+    const token = (await login(x.url, 'newsroom')).access_token;
+    const news = (instance: Instance) => {
+      const stream = openStream(`${instance.url}/events${q('public/**')}`, token);
+      streams.push(stream);
+      return stream;
+    };
+    const first = news(x);
+    const second = news(y);
+    await Promise.all([first.waitFor((e) => e.type === 'connected'), second.waitFor((e) => e.type === 'connected')]);
+    const third = news(x);
+    expect((await third.waitForError()).code).to.equal(429);
+    third.close();
+    second.close();
+    // The server notices the closed connection, ends the stream and releases its slot.
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const retry = news(x);
+      const outcome = await Promise.race([retry.waitFor((e) => e.type === 'connected').then(() => 'connected'), retry.waitForError().then(() => 'refused')]);
+      if (outcome === 'connected') break;
+      retry.close();
+      if (Date.now() > deadline) throw new Error('the slot was never released');
+      await delay(100);
+    }
+    for (const stream of streams.splice(0)) stream.close();
+    await Promise.all([x.kill(), y.kill()]);
+  });
+
   it('loses no event for a subscriber whose instance is killed and who resumes on another', async () => {
     const doomed = await deployment.start('doomed');
     const alice = (await login(doomed.url, 'alice')).access_token;
@@ -184,7 +213,7 @@ describe('scale-out on Redis: several instances, one event stream (issue 4)', fu
 });
 
 describe('scale-out on Redis: Redis restarts and outages (issue 4)', function () {
-  this.timeout(40_000);
+  this.timeout(60_000);
   let redis: OwnRedis;
   let deployment: Deployment;
   let e: Instance;

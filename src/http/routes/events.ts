@@ -26,6 +26,14 @@ export interface EventsRouterDeps {
    * Redis). Same answers and errors as a local renewal.
    */
   readonly forwardRenewal?: (connectionId: string, claims: AccessClaims) => Promise<RenewalAnswer>;
+  /**
+   * Per-account stream slots counted over every instance (set when running on Redis).
+   * `acquire` throws 429 `too_many_streams` at the limit.
+   */
+  readonly streamSlots?: {
+    acquire(subject: string, streamId: string): Promise<void>;
+    release(subject: string, streamId: string): void;
+  };
 }
 
 /** The SSE `event:` field: a short token, no line breaks or other controls that could forge fields. */
@@ -110,9 +118,13 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     const lastEventId = readLastEventId(ctx.get('last-event-id'), ctx.query.lastEventId);
 
     deps.registry.admit(claims.subject);
+    const id = randomBytes(16).toString('base64url');
+    const slots = deps.streamSlots;
+    await slots?.acquire(claims.subject, id);
     ctx.respond = false;
     const stream = new SseStream(ctx.res, { maxBufferedBytes: deps.streamBufferBytes });
-    const session = new SubscriberSession(randomBytes(16).toString('base64url'), stream, claims, selectors, deps.session);
+    const session = new SubscriberSession(id, stream, claims, selectors, deps.session);
+    if (slots !== undefined) session.onEnd(() => slots.release(claims.subject, id));
     deps.registry.add(session);
     await session.start(deps.bus, lastEventId);
   });
