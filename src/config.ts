@@ -33,6 +33,8 @@ const envSchema = z.object({
   PUBLIC_ORIGIN: z.url().optional(),
   CORS_ORIGINS: csv.default([]),
   COOKIE_SECURE: z.enum(['auto', 'true', 'false']).default('auto'),
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
 
   JWT_ALG: z.enum(['EdDSA', 'ES256', 'HS256']).default('EdDSA'),
   JWT_SECRET: z.string().optional(),
@@ -108,6 +110,8 @@ export interface Config {
   readonly publicOrigin: string | undefined;
   readonly corsOrigins: readonly string[];
   readonly cookieSecure: 'auto' | boolean;
+  /** PEM certificate chain and private key: HTTPS with HTTP/2 (and HTTP/1.1 fallback) on PORT. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
   readonly jwt: {
     readonly alg: 'EdDSA' | 'ES256' | 'HS256';
     readonly secret: Uint8Array | undefined;
@@ -177,6 +181,11 @@ export class ConfigError extends Error {
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
 export const MIN_HMAC_SECRET_BYTES = 32;
+/**
+ * 32 random bytes hold about 30 distinct values (fewer than 16 happens with probability far below
+ * 2^-40), so fewer distinct bytes than this means a secret typed or repeated by a person.
+ */
+export const MIN_HMAC_SECRET_DISTINCT_BYTES = 16;
 
 /**
  * Parses the environment into a `Config`.
@@ -204,7 +213,8 @@ export function loadConfig(
   if (e.JWT_ALG === 'HS256') {
     if (e.JWT_SECRET === undefined) throw new ConfigError('JWT_SECRET', 'is required when JWT_ALG=HS256');
     secret = decodeSecret(e.JWT_SECRET);
-    if (secret.length < MIN_HMAC_SECRET_BYTES) {
+    // A long secret with few distinct bytes ('aaaa...', a repeated word) is not random: refuse it too.
+    if (secret.length < MIN_HMAC_SECRET_BYTES || new Set(secret).size < MIN_HMAC_SECRET_DISTINCT_BYTES) {
       throw new ConfigError(
         'JWT_SECRET',
         `must hold at least ${MIN_HMAC_SECRET_BYTES} random bytes (give it as base64url, base64 or hex); generate one with \`openssl rand -base64 32\``,
@@ -212,6 +222,9 @@ export function loadConfig(
     }
   } else if (e.JWT_SECRET !== undefined) {
     throw new ConfigError('JWT_SECRET', `is only used with JWT_ALG=HS256 (JWT_ALG is ${e.JWT_ALG})`);
+  }
+  if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
+    throw new ConfigError(e.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE', 'TLS_CERT_FILE and TLS_KEY_FILE go together');
   }
   if (e.REFRESH_TOKEN_ABSOLUTE_TTL < e.REFRESH_TOKEN_IDLE_TTL) {
     throw new ConfigError('REFRESH_TOKEN_ABSOLUTE_TTL', 'must not be shorter than REFRESH_TOKEN_IDLE_TTL');
@@ -256,6 +269,7 @@ export function loadConfig(
     publicOrigin: e.PUBLIC_ORIGIN,
     corsOrigins: e.CORS_ORIGINS,
     cookieSecure: e.COOKIE_SECURE === 'auto' ? 'auto' : e.COOKIE_SECURE === 'true',
+    tls: e.TLS_CERT_FILE === undefined || e.TLS_KEY_FILE === undefined ? undefined : { certFile: path.resolve(e.TLS_CERT_FILE), keyFile: path.resolve(e.TLS_KEY_FILE) },
     jwt: {
       alg: e.JWT_ALG,
       secret,

@@ -1,5 +1,4 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -17,6 +16,7 @@ import type { EventBus } from './bus/event-bus.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import type { Config } from './config.js';
 import { createAuthenticator } from './http/authenticate.js';
+import { createListener, type Listener } from './http/listener.js';
 import { createCookiePolicy } from './http/cookies.js';
 import { createAuthRouter } from './http/routes/auth.js';
 import { createDocsRouter } from './http/routes/docs.js';
@@ -37,7 +37,8 @@ export const SPEC_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url
 const MAINTENANCE_INTERVAL_MS = 30_000;
 
 export interface NotifyServer {
-  readonly http: Server;
+  /** The listening server: `http.Server`, or the HTTPS + HTTP/2 server when TLS is configured. */
+  readonly http: Listener;
   readonly users: UserStore;
   readonly tokens: TokenService;
   /** The memory bus, or the Redis bus when REDIS_URL is set. */
@@ -167,11 +168,9 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     ),
   );
 
-  const http = createHttpServer(app.callback());
-  // Slowloris: headers must arrive within 15 s and a whole request within 30 s. Streams are GETs,
-  // fully received at once, so this never cuts an open stream; idle streams live on heartbeats.
-  http.headersTimeout = 15_000;
-  http.requestTimeout = 30_000;
+  // HTTP/1.1, or HTTPS with HTTP/2 when a certificate is configured; slowloris timeouts and JSON
+  // answers to parser errors either way (http/listener.ts).
+  const http = createListener(app.callback(), config.tls);
 
   const maintenance = setInterval(() => {
     void bus.sweep();
@@ -217,7 +216,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
   };
 }
 
-function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
+function listenOn(server: NetServer, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

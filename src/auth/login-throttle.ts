@@ -18,6 +18,11 @@ export interface LoginThrottleOptions {
    * unthrottled.
    */
   readonly redis?: { readonly client: Redis; readonly keyPrefix: string };
+  /** Seconds an address stays trusted for an account after a successful sign-in from it; default 30 days. */
+  readonly trustTtl?: number;
+  /** Bound on remembered (account, address) successes; default 100,000. */
+  readonly maxTrusted?: number;
+  readonly clock?: () => number;
 }
 
 /**
@@ -25,11 +30,28 @@ export interface LoginThrottleOptions {
  * each, not a second of scrypt. Counters are fixed windows that expire by themselves; nothing is
  * locked permanently. Uses rate-limiter-flexible, whose Redis store takes the same counters across
  * instances.
+ *
+ * The per-account limit stops a distributed guess at one password, but a plain per-account limit
+ * is also a weapon: anyone can fail 50 times and lock the real owner out for the window (OWASP
+ * Authentication Cheat Sheet, "account lockout"; ASVS V2.2.1). So once an account's failures reach
+ * the limit, only addresses that have not signed in to that account successfully within
+ * `trustTtl` are refused; the owner's usual addresses still get through, each held to its own
+ * per-(account, address) limit, which still bounds guessing from any one of them.
  */
 export class LoginThrottle {
   private readonly pair: RateLimiterAbstract;
   private readonly address: RateLimiterAbstract;
   private readonly account: RateLimiterAbstract;
+  /**
+   * (account, address) -> trusted until (ms). Bounded by `maxTrusted` (about 100 bytes an entry:
+   * 10 MB at the default); past the bound the oldest entry is dropped first, which at worst sends
+   * that address back to the per-account limit, never lets anyone in. Kept per process, also on
+   * Redis: an address trusted on one instance is not yet trusted on another.
+   */
+  private readonly trusted = new Map<string, number>();
+  private readonly trustTtlMs: number;
+  private readonly maxTrusted: number;
+  private readonly clock: () => number;
 
   constructor(private readonly options: LoginThrottleOptions) {
     const redis = options.redis;
@@ -40,6 +62,9 @@ export class LoginThrottle {
     this.pair = limiter('login-pair', options.maxPerAccountAndAddress);
     this.address = limiter('login-addr', options.maxPerAddress);
     this.account = limiter('login-acct', options.maxPerAccount);
+    this.trustTtlMs = (options.trustTtl ?? 30 * 86400) * 1000;
+    this.maxTrusted = options.maxTrusted ?? 100_000;
+    this.clock = options.clock ?? Date.now;
   }
 
   /**
@@ -48,7 +73,7 @@ export class LoginThrottle {
    */
   async attempt(account: string, address: string): Promise<void> {
     const failures = await orUnavailable(() => this.account.get(account));
-    if (failures !== null && failures.consumedPoints >= this.options.maxPerAccount) {
+    if (failures !== null && failures.consumedPoints >= this.options.maxPerAccount && !this.isTrusted(account, address)) {
       throw this.limited(failures.msBeforeNext);
     }
     try {
@@ -69,9 +94,25 @@ export class LoginThrottle {
     }
   }
 
-  /** A success clears the pair's counter, so a user who mistyped a few times is not held back. */
+  /**
+   * A success clears the pair's counter, so a user who mistyped a few times is not held back, and
+   * trusts the address for this account (see the class comment).
+   */
   async succeeded(account: string, address: string): Promise<void> {
     await orUnavailable(() => this.pair.delete(pairKey(account, address)));
+    const key = pairKey(account, address);
+    this.trusted.delete(key);
+    this.trusted.set(key, this.clock() + this.trustTtlMs);
+    if (this.trusted.size > this.maxTrusted) this.trusted.delete(this.trusted.keys().next().value!);
+  }
+
+  private isTrusted(account: string, address: string): boolean {
+    const key = pairKey(account, address);
+    const until = this.trusted.get(key);
+    if (until === undefined) return false;
+    if (until > this.clock()) return true;
+    this.trusted.delete(key);
+    return false;
   }
 
   private limited(msBeforeNext: number): TooManyRequestsError {

@@ -163,9 +163,11 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
     },
 
     async verifyAccessToken(token) {
-      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH || /[^A-Za-z0-9_.-]/.test(token)) {
         throw BearerError.invalid('malformed');
       }
+      // Anything but three segments is left to jose to refuse (and name); three must be canonical.
+      if (COMPACT_JWS.test(token) && !isCanonicalCompactJws(token)) throw BearerError.invalid('non_canonical');
       let payload: unknown;
       try {
         ({ payload } = await jwtVerify(token, verifyKey, {
@@ -215,6 +217,25 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
       return { keys: jwk === undefined ? [] : [jwk] };
     },
   };
+}
+
+/** Three base64url segments (RFC 7515 §7.1), no padding. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/**
+ * Is this the one canonical spelling of a compact JWS? jose decodes base64url leniently: padding
+ * is accepted and the unused low bits of the last character are ignored, so one signed token has
+ * several spellings that all verify. We accept only the spelling we issue (each segment
+ * round-trips through decode and encode), so a token string names exactly one token: logs,
+ * revocation lists and caches cannot be sidestepped by re-spelling it (RFC 4648 §3.5, "canonical
+ * encoding").
+ */
+export function isCanonicalCompactJws(token: string): boolean {
+  if (!COMPACT_JWS.test(token)) return false;
+  for (const segment of token.split('.')) {
+    if (Buffer.from(segment, 'base64url').toString('base64url') !== segment) return false;
+  }
+  return true;
 }
 
 function reasonOf(error: unknown): string {

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 
 export type StreamEndReason = 'client_gone' | 'slow_consumer' | 'server';
 
@@ -6,7 +7,9 @@ export interface SseStreamOptions {
   /**
    * Bytes that may wait in user space for a slow client (the response's and socket's buffers;
    * the kernel's socket buffer comes on top). Past it the stream is cut: the client can resume
-   * with Last-Event-ID, and one stalled reader never holds more than this much memory.
+   * with Last-Event-ID, and one stalled reader never holds more than this much memory. Over
+   * HTTP/2 `writableLength` is the stream's own queue, which grows once the client's
+   * flow-control window is used up (RFC 9113 §5.2).
    */
   readonly maxBufferedBytes: number;
 }
@@ -28,20 +31,37 @@ export class SseStream {
   private ended = false;
   private endListener: ((reason: StreamEndReason) => void) | undefined;
 
+  /**
+   * Typed as HTTP/1.1's response: an `Http2ServerResponse` has every member used here (write,
+   * end, destroy, writableLength, writeHead, flushHeaders; @types/node omits only the last).
+   */
+  private readonly res: ServerResponse;
+  private readonly http2: Http2ServerResponse | undefined;
+
   constructor(
-    private readonly res: ServerResponse,
+    res: ServerResponse | Http2ServerResponse,
     private readonly options: SseStreamOptions,
   ) {
+    this.res = res as ServerResponse;
+    this.http2 = 'stream' in res ? res : undefined;
     res.once('close', this.onResponseClose);
   }
 
   /** Sends the status line and headers at once, so the client sees the stream open. */
   open(extraHeaders: Readonly<Record<string, string>> = {}): void {
-    const socket = this.res.socket;
-    if (socket !== null) {
-      // Idle streams are kept alive by heartbeats, not by the socket's inactivity timeout.
-      socket.setTimeout(0);
-      socket.setNoDelay(true);
+    if (this.http2 !== undefined) {
+      // HTTP/2: `res.socket` stands for the connection that every stream of the session shares
+      // (its setTimeout is the session's), so leave it alone and lift only this stream's timeout.
+      // Setting the session's to 0 would also switch off the idle-connection timeout of
+      // `http/listener.ts` for good, long after this stream ended.
+      this.http2.stream.setTimeout(0);
+    } else {
+      const socket = this.res.socket;
+      if (socket !== null) {
+        // Idle streams are kept alive by heartbeats, not by the socket's inactivity timeout.
+        socket.setTimeout(0);
+        socket.setNoDelay(true);
+      }
     }
     this.res.writeHead(200, { ...SSE_HEADERS, ...extraHeaders });
     this.res.flushHeaders();

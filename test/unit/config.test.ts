@@ -12,7 +12,9 @@ function configError(env: Record<string, string>, readFile?: (file: string) => s
   throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
 }
 
-const SECRET_32_HEX = 'ab'.repeat(32);
+// 32 distinct bytes: a secret of one repeated byte is refused as not random (config.ts).
+const SECRET_32_BYTES = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff));
+const SECRET_32_HEX = SECRET_32_BYTES.toString('hex');
 const SECRET_31_HEX = 'ab'.repeat(31);
 
 describe('loadConfig', () => {
@@ -101,7 +103,7 @@ describe('loadConfig', () => {
     }
 
     it('accepts HS256 when the secret is 32 bytes as hex, base64url or base64', () => {
-      const bytes = Buffer.alloc(32, 0xfb);
+      const bytes = SECRET_32_BYTES;
       for (const encoded of [SECRET_32_HEX, bytes.toString('base64url'), bytes.toString('base64')]) {
         const config = loadConfig({ JWT_ALG: 'HS256', JWT_SECRET: encoded });
         expect(config.jwt.secret, encoded).to.have.length(32);
