@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino';
 import { hashPassword } from '../../src/auth/password.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createNotifyServer, type NotifyServer } from '../../src/server.js';
+import { deleteKeys } from './redis.js';
 
 /** Cheap scrypt for tests: the cost parameter is read from each stored hash, so production code paths are unchanged. */
 export const TEST_LOG_N = 10;
@@ -93,6 +94,7 @@ export async function startServer(
       server.http.closeAllConnections();
       await server.close();
       rmSync(dataDir, { recursive: true, force: true });
+      if (config.redis !== undefined) await deleteKeys(config.redis.url, config.redis.keyPrefix);
     },
   };
 }
