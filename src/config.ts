@@ -69,6 +69,11 @@ const envSchema = z.object({
   IDEMPOTENCY_TTL: seconds(1, 7 * 86400).default(86400),
   IDEMPOTENCY_MAX_KEYS: int(0, 10_000_000).default(100_000),
 
+  // Scale-out (issue 4): with REDIS_URL every shared piece of state lives in Redis.
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('notify:'),
+  REDIS_STREAM_MAXLEN: int(1000, 100_000_000).default(100_000),
+  WORKERS: int(1, 256).default(1),
   METRICS: z.enum(['off', 'token', 'listen']).default('off'),
   METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters (generate one with `openssl rand -base64 32`)').max(1024).optional(),
   METRICS_LISTEN: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port').default('127.0.0.1:9464'),
@@ -144,6 +149,17 @@ export interface Config {
     readonly idempotencyTtl: number;
     readonly idempotencyMaxKeys: number;
   };
+  /** Set when REDIS_URL is: the Redis bus and shared state instead of the embedded default. */
+  readonly redis:
+    | {
+        readonly url: string;
+        readonly keyPrefix: string;
+        /** Events kept in the global stream, over all topics. */
+        readonly streamMaxLen: number;
+      }
+    | undefined;
+  /** Processes serving the port (node:cluster); more than one needs Redis. */
+  readonly workers: number;
   /** `GET /metrics`: off, behind a bearer token on the main port, or on a separate address. */
   readonly metrics: {
     readonly access: 'off' | 'token' | 'listen';
@@ -217,6 +233,9 @@ export function loadConfig(
     throw new ConfigError('MAX_DATA_BYTES', 'must not be larger than MAX_BODY_BYTES');
   }
 
+  if (e.WORKERS > 1 && e.REDIS_URL === undefined) {
+    throw new ConfigError('WORKERS', 'more than one worker needs REDIS_URL (workers share events and state through Redis)');
+  }
   if (e.METRICS === 'token' && e.METRICS_TOKEN === undefined) throw new ConfigError('METRICS_TOKEN', 'is required when METRICS=token');
   const metricsColon = e.METRICS_LISTEN.lastIndexOf(':');
   const metricsPort = Number(e.METRICS_LISTEN.slice(metricsColon + 1));
@@ -288,6 +307,8 @@ export function loadConfig(
       idempotencyTtl: e.IDEMPOTENCY_TTL,
       idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
     },
+    redis: e.REDIS_URL === undefined ? undefined : { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, streamMaxLen: e.REDIS_STREAM_MAXLEN },
+    workers: e.WORKERS,
     metrics: {
       access: e.METRICS,
       token: e.METRICS_TOKEN,

@@ -1,4 +1,6 @@
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { runPrimary } from './cluster-primary.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createNotifyServer } from './server.js';
@@ -16,6 +18,10 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  if (config.workers > 1 && cluster.isPrimary) {
+    await runPrimary(config, logger);
+    return;
+  }
   const server = await createNotifyServer(config, { logger });
   const address = await server.listen();
   logger.info({ address: `${config.tls === undefined ? 'http' : 'https'}://${address.address}:${address.port}`, alg: server.tokens.algorithm, dataDir: config.dataDir }, 'listening');

@@ -12,6 +12,7 @@ import { RevocationList } from './auth/revocations.js';
 import { loadOrCreateSigningKey } from './auth/signing-key.js';
 import { createTokenService, type SigningMaterial, type TokenService } from './auth/token-service.js';
 import type { UserStore } from './auth/user-store.js';
+import type { EventBus } from './bus/event-bus.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import type { Config } from './config.js';
 import { createAuthenticator } from './http/authenticate.js';
@@ -26,6 +27,7 @@ import { createMetricsRouter } from './http/routes/metrics.js';
 import { createWebRouter } from './http/routes/web.js';
 import { createMetricsListener } from './metrics/metrics-listener.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
+import { connectRedisState } from './redis/redis-state.js';
 import { loadWebAssets } from './web/assets.js';
 import { DeadlineWheel } from './streams/deadline-wheel.js';
 import { SessionRegistry } from './streams/session-registry.js';
@@ -40,7 +42,8 @@ export interface NotifyServer {
   readonly http: Listener;
   readonly users: UserStore;
   readonly tokens: TokenService;
-  readonly bus: MemoryBus;
+  /** The memory bus, or the Redis bus when REDIS_URL is set. */
+  readonly bus: EventBus & { sweep(): unknown; readonly historySize: number };
   readonly registry: SessionRegistry;
   readonly revocations: RevocationList;
   readonly metrics: ServerMetrics;
@@ -79,23 +82,30 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     clock,
   });
   const users = new FileUserStore({ file: config.usersFile, onError: (error) => logger.warn({ err: error }, 'user store reload failed') });
-  const refreshTokens = new MemoryRefreshTokenStore({
-    idleTtlMs: config.refreshToken.idleTtl * 1000,
-    absoluteTtlMs: config.refreshToken.absoluteTtl * 1000,
-    clock,
-  });
   const revocations = new RevocationList({ retentionMs: (config.jwt.accessTokenTtl + config.jwt.clockTolerance) * 1000, clock });
   // Gauges read these at scrape time; `bus` and `registry` are assigned below, before any scrape.
   const metrics = new ServerMetrics({ openStreams: () => registry.size, historyEvents: () => bus.historySize });
-  const bus = new MemoryBus({
-    historySize: config.history.size,
-    historyTtlMs: config.history.ttl * 1000,
-    maxTopics: config.history.maxTopics,
-    idempotencyTtlMs: config.history.idempotencyTtl * 1000,
-    idempotencyMaxKeys: config.history.idempotencyMaxKeys,
-    clock,
-    onDispatch: (delivered, elapsedMs) => metrics.dispatched(delivered, elapsedMs),
-  });
+  const onDispatch = (delivered: number, elapsedMs: number) => metrics.dispatched(delivered, elapsedMs);
+  // With REDIS_URL, events, refresh tokens, revocations and login counters are shared (issue 4).
+  const redis = config.redis === undefined ? undefined : await connectRedisState(config, { logger, revocations, clock, onDispatch });
+  const refreshTokens =
+    redis?.refreshTokens ??
+    new MemoryRefreshTokenStore({
+      idleTtlMs: config.refreshToken.idleTtl * 1000,
+      absoluteTtlMs: config.refreshToken.absoluteTtl * 1000,
+      clock,
+    });
+  const bus =
+    redis?.bus ??
+    new MemoryBus({
+      historySize: config.history.size,
+      historyTtlMs: config.history.ttl * 1000,
+      maxTopics: config.history.maxTopics,
+      idempotencyTtlMs: config.history.idempotencyTtl * 1000,
+      idempotencyMaxKeys: config.history.idempotencyMaxKeys,
+      clock,
+      onDispatch,
+    });
   const heartbeatMs = config.streams.heartbeatInterval * 1000;
   const registry = new SessionRegistry({
     maxStreams: config.streams.maxStreams,
@@ -105,6 +115,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     onSessionEnd: (reason) => metrics.streamEnded(reason),
     onRenew: () => metrics.renewed(),
   });
+
+  const renewals = redis === undefined ? undefined : await redis.startRenewals(registry);
 
   // A removed account, a new password or new roles end the account's tokens and open streams at once,
   // also when the change comes from the CLI in another process.
@@ -120,7 +132,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
   let shuttingDown = false;
 
   const routers = [
-    createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : undefined) }),
+    createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : redis?.unavailableReason()) }),
     createJwksRouter({ tokens }),
     createDocsRouter({ specFile: SPEC_FILE }),
     createWebRouter({ assets: loadWebAssets }),
@@ -131,7 +143,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       tokens,
       refreshTokens,
       revocations,
-      throttle: new LoginThrottle(config.login),
+      throttle: new LoginThrottle({ ...config.login, redis: redis === undefined ? undefined : { client: redis.commands, keyPrefix: redis.keyPrefix } }),
       roles: config.roles,
       cookies,
       authenticate,
@@ -146,6 +158,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       session: { retryMs: config.streams.retryMs, heartbeatMs, expiryWarning: config.streams.expiryWarning, clock, deadlines },
       limits: config.limits,
       streamBufferBytes: config.streams.bufferBytes,
+      forwardRenewal: renewals === undefined ? undefined : (id, claims) => renewals.forward(id, claims),
+      streamSlots: redis?.streamSlots,
     }),
   ];
   const app = createApp({ logger, config, routers, observers: [metrics.observeAuth] });
@@ -161,7 +175,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
   const http = createListener(app.callback(), config.tls);
 
   const maintenance = setInterval(() => {
-    bus.sweep();
+    void bus.sweep();
     refreshTokens.sweep();
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
@@ -198,6 +212,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       deadlines.stop();
       await bus.close();
       await refreshTokens.close();
+      await redis?.close();
       await users.close();
       if (metricsListener?.listening) await new Promise((resolve) => metricsListener.close(resolve));
     },

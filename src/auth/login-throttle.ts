@@ -1,5 +1,7 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { TooManyRequestsError } from '../errors.js';
+import { orUnavailable } from '../redis/redis-unavailable-error.js';
 
 export interface LoginThrottleOptions {
   /** Attempts per (account, address) pair per window: stops guessing one password from one place. */
@@ -10,6 +12,12 @@ export interface LoginThrottleOptions {
   readonly maxPerAccount: number;
   /** Window length in seconds. */
   readonly window: number;
+  /**
+   * With several instances, the counters live in Redis (issue 4) so that spreading attempts over
+   * instances gains nothing. While Redis is unreachable, sign-in answers 503 rather than going
+   * unthrottled.
+   */
+  readonly redis?: { readonly client: Redis; readonly keyPrefix: string };
   /** Seconds an address stays trusted for an account after a successful sign-in from it; default 30 days. */
   readonly trustTtl?: number;
   /** Bound on remembered (account, address) successes; default 100,000. */
@@ -31,13 +39,14 @@ export interface LoginThrottleOptions {
  * per-(account, address) limit, which still bounds guessing from any one of them.
  */
 export class LoginThrottle {
-  private readonly pair: RateLimiterMemory;
-  private readonly address: RateLimiterMemory;
-  private readonly account: RateLimiterMemory;
+  private readonly pair: RateLimiterAbstract;
+  private readonly address: RateLimiterAbstract;
+  private readonly account: RateLimiterAbstract;
   /**
    * (account, address) -> trusted until (ms). Bounded by `maxTrusted` (about 100 bytes an entry:
    * 10 MB at the default); past the bound the oldest entry is dropped first, which at worst sends
-   * that address back to the per-account limit, never lets anyone in.
+   * that address back to the per-account limit, never lets anyone in. Kept per process, also on
+   * Redis: an address trusted on one instance is not yet trusted on another.
    */
   private readonly trusted = new Map<string, number>();
   private readonly trustTtlMs: number;
@@ -45,9 +54,14 @@ export class LoginThrottle {
   private readonly clock: () => number;
 
   constructor(private readonly options: LoginThrottleOptions) {
-    this.pair = new RateLimiterMemory({ keyPrefix: 'login-pair', points: options.maxPerAccountAndAddress, duration: options.window });
-    this.address = new RateLimiterMemory({ keyPrefix: 'login-addr', points: options.maxPerAddress, duration: options.window });
-    this.account = new RateLimiterMemory({ keyPrefix: 'login-acct', points: options.maxPerAccount, duration: options.window });
+    const redis = options.redis;
+    const limiter = (keyPrefix: string, points: number): RateLimiterAbstract =>
+      redis === undefined
+        ? new RateLimiterMemory({ keyPrefix, points, duration: options.window })
+        : new RateLimiterRedis({ storeClient: redis.client, keyPrefix: `${redis.keyPrefix}${keyPrefix}`, points, duration: options.window });
+    this.pair = limiter('login-pair', options.maxPerAccountAndAddress);
+    this.address = limiter('login-addr', options.maxPerAddress);
+    this.account = limiter('login-acct', options.maxPerAccount);
     this.trustTtlMs = (options.trustTtl ?? 30 * 86400) * 1000;
     this.maxTrusted = options.maxTrusted ?? 100_000;
     this.clock = options.clock ?? Date.now;
@@ -58,7 +72,7 @@ export class LoginThrottle {
    * @throws TooManyRequestsError with `Retry-After` when any limit is reached.
    */
   async attempt(account: string, address: string): Promise<void> {
-    const failures = await this.account.get(account);
+    const failures = await orUnavailable(() => this.account.get(account));
     if (failures !== null && failures.consumedPoints >= this.options.maxPerAccount && !this.isTrusted(account, address)) {
       throw this.limited(failures.msBeforeNext);
     }
@@ -67,7 +81,7 @@ export class LoginThrottle {
       await this.pair.consume(pairKey(account, address));
     } catch (error) {
       if (error instanceof RateLimiterRes) throw this.limited(error.msBeforeNext);
-      throw error;
+      return orUnavailable(() => Promise.reject(error));
     }
   }
 
@@ -76,7 +90,7 @@ export class LoginThrottle {
     try {
       await this.account.consume(account);
     } catch (error) {
-      if (!(error instanceof RateLimiterRes)) throw error;
+      if (!(error instanceof RateLimiterRes)) await orUnavailable(() => Promise.reject(error));
     }
   }
 
@@ -85,7 +99,7 @@ export class LoginThrottle {
    * trusts the address for this account (see the class comment).
    */
   async succeeded(account: string, address: string): Promise<void> {
-    await this.pair.delete(pairKey(account, address));
+    await orUnavailable(() => this.pair.delete(pairKey(account, address)));
     const key = pairKey(account, address);
     this.trusted.delete(key);
     this.trusted.set(key, this.clock() + this.trustTtlMs);

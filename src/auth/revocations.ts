@@ -4,6 +4,9 @@ export type Revocation =
   | { readonly kind: 'session'; readonly sessionId: string }
   | { readonly kind: 'subject'; readonly subject: string; readonly reason: string };
 
+/** `local`: decided in this process (to be shared with other instances); `remote`: received from one. */
+export type RevocationOrigin = 'local' | 'remote';
+
 /**
  * Access tokens are verified statelessly, so revoking one needs a deny-list. It is keyed by the
  * refresh-token family (`sid`, for logout and reuse detection) and by subject (password change,
@@ -19,7 +22,7 @@ export class RevocationList {
   private readonly sessions = new Map<string, number>();
   /** subject -> { tokens with `iat` at or before this second are revoked, entry expiry }. */
   private readonly subjects = new Map<string, { throughSecond: number; forgetAt: number }>();
-  private readonly listeners = new Set<(revocation: Revocation) => void>();
+  private readonly listeners = new Set<(revocation: Revocation, origin: RevocationOrigin) => void>();
 
   constructor(
     private readonly options: { retentionMs: number; clock?: () => number },
@@ -32,7 +35,7 @@ export class RevocationList {
   revokeSession(sessionId: string): void {
     this.sweep();
     this.sessions.set(sessionId, this.now + this.options.retentionMs);
-    this.emit({ kind: 'session', sessionId });
+    this.emit({ kind: 'session', sessionId }, 'local');
   }
 
   /**
@@ -43,7 +46,26 @@ export class RevocationList {
     this.sweep();
     const now = this.now;
     this.subjects.set(subject, { throughSecond: Math.floor(now / 1000), forgetAt: now + this.options.retentionMs });
-    this.emit({ kind: 'subject', subject, reason });
+    this.emit({ kind: 'subject', subject, reason }, 'local');
+  }
+
+  /**
+   * Records a revocation decided by another instance at `at` (epoch ms), and tells listeners
+   * (which close this instance's affected streams). With several instances every revocation
+   * reaches every instance this way (`auth/revocation-relay.ts`).
+   */
+  applyRemote(revocation: Revocation, at: number): void {
+    this.sweep();
+    const forgetAt = at + this.options.retentionMs;
+    if (forgetAt <= this.now) return;
+    if (revocation.kind === 'session') {
+      this.sessions.set(revocation.sessionId, Math.max(forgetAt, this.sessions.get(revocation.sessionId) ?? 0));
+    } else {
+      const throughSecond = Math.floor(at / 1000);
+      const known = this.subjects.get(revocation.subject);
+      if (known === undefined || known.throughSecond < throughSecond) this.subjects.set(revocation.subject, { throughSecond, forgetAt });
+    }
+    this.emit(revocation, 'remote');
   }
 
   isRevoked(claims: Pick<AccessClaims, 'subject' | 'sessionId' | 'issuedAt'>): boolean {
@@ -58,7 +80,7 @@ export class RevocationList {
     return entry === undefined ? undefined : entry.throughSecond + 1;
   }
 
-  onRevoke(listener: (revocation: Revocation) => void): () => void {
+  onRevoke(listener: (revocation: Revocation, origin: RevocationOrigin) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -67,8 +89,8 @@ export class RevocationList {
     return this.sessions.size + this.subjects.size;
   }
 
-  private emit(revocation: Revocation): void {
-    for (const listener of this.listeners) listener(revocation);
+  private emit(revocation: Revocation, origin: RevocationOrigin): void {
+    for (const listener of this.listeners) listener(revocation, origin);
   }
 
   private sweep(): void {

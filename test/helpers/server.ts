@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import { pino, type Logger } from 'pino';
 import { hashPassword } from '../../src/auth/password.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createNotifyServer, type NotifyServer } from '../../src/server.js';
+import { deleteKeys } from './redis.js';
 
 /** Cheap scrypt for tests: the cost parameter is read from each stored hash, so production code paths are unchanged. */
 export const TEST_LOG_N = 10;
@@ -42,6 +44,10 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}, ov
       LOGIN_MAX_PER_ADDRESS: '10000',
       LOGIN_MAX_PER_ACCOUNT: '1000',
       JWT_ISSUER: 'http://notify.test',
+      // `TEST_BUS=redis npm test` runs every HTTP test on the Redis bus and shared state as well.
+      ...(process.env.TEST_BUS === 'redis'
+        ? { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_KEY_PREFIX: `test:${randomBytes(6).toString('hex')}:` }
+        : {}),
       ...env,
     }),
   );
@@ -88,6 +94,7 @@ export async function startServer(
       server.http.closeAllConnections();
       await server.close();
       rmSync(dataDir, { recursive: true, force: true });
+      if (config.redis !== undefined) await deleteKeys(config.redis.url, config.redis.keyPrefix);
     },
   };
 }

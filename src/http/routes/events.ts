@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import { z } from 'zod';
+import type { AccessClaims } from '../../auth/token-service.js';
 import type { EventBus } from '../../bus/event-bus.js';
-import { AppError, BearerError, InvalidRequestError, NotFoundError } from '../../errors.js';
+import { AppError, BearerError, InvalidRequestError } from '../../errors.js';
 import { SseStream } from '../../sse/sse-stream.js';
-import { CONTROL_EVENT_TYPES, isoSeconds } from '../../streams/control-events.js';
+import { CONTROL_EVENT_TYPES } from '../../streams/control-events.js';
 import type { SessionRegistry } from '../../streams/session-registry.js';
+import { renewConnection, type RenewalAnswer } from '../../streams/renew-connection.js';
 import { SubscriberSession, type SessionSettings } from '../../streams/subscriber-session.js';
 import { anyMatches, coveredByAny, parseSelector, type Selector } from '../../topics/selector.js';
 import { parseTopic } from '../../topics/topic.js';
@@ -19,6 +21,19 @@ export interface EventsRouterDeps {
   readonly session: SessionSettings;
   readonly limits: { readonly maxBodyBytes: number; readonly maxDataBytes: number; readonly maxTopicsPerRequest: number };
   readonly streamBufferBytes: number;
+  /**
+   * Renews a stream this process does not hold on the instance that does (set when running on
+   * Redis). Same answers and errors as a local renewal.
+   */
+  readonly forwardRenewal?: (connectionId: string, claims: AccessClaims) => Promise<RenewalAnswer>;
+  /**
+   * Per-account stream slots counted over every instance (set when running on Redis).
+   * `acquire` throws 429 `too_many_streams` at the limit.
+   */
+  readonly streamSlots?: {
+    acquire(subject: string, streamId: string): Promise<void>;
+    release(subject: string, streamId: string): void;
+  };
 }
 
 /** The SSE `event:` field: a short token, no line breaks or other controls that could forge fields. */
@@ -104,9 +119,13 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     const lastEventId = readLastEventId(ctx.get('last-event-id'), ctx.query.lastEventId);
 
     deps.registry.admit(claims.subject);
+    const id = randomBytes(16).toString('base64url');
+    const slots = deps.streamSlots;
+    await slots?.acquire(claims.subject, id);
     ctx.respond = false;
     const stream = new SseStream(ctx.res, streamOptions);
-    const session = new SubscriberSession(randomBytes(16).toString('base64url'), stream, claims, selectors, deps.session);
+    const session = new SubscriberSession(id, stream, claims, selectors, deps.session);
+    if (slots !== undefined) session.onEnd(() => slots.release(claims.subject, id));
     deps.registry.add(session);
     await session.start(deps.bus, lastEventId);
   });
@@ -114,18 +133,11 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
   router.post('/events/connections/:connectionId/token', async (ctx) => {
     const { claims } = await deps.authenticate(ctx);
     const id = ctx.params.connectionId ?? '';
-    const session = CONNECTION_ID.test(id) ? deps.registry.get(id) : undefined;
-    // Another subject's stream answers exactly like a missing one.
-    if (session === undefined || session.closed || session.subject !== claims.subject) {
-      throw new NotFoundError('No open stream with this id for this account.', 'connection_not_found');
-    }
-    if (!session.selectors.every((selector) => coveredByAny(claims.subscribe, selector))) {
-      session.close('insufficient_scope');
-      throw BearerError.insufficientScope('The new token no longer covers every topic of this stream; the stream was closed.');
-    }
-    deps.registry.renew(session, claims);
+    // A stream held by another instance (several instances on Redis): forward the renewal to it.
+    const elsewhere = CONNECTION_ID.test(id) && deps.registry.get(id) === undefined && deps.forwardRenewal !== undefined;
+    const answer = elsewhere ? await deps.forwardRenewal!(id, claims) : renewConnection(deps.registry, CONNECTION_ID.test(id) ? id : '', claims);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { connectionId: session.id, expiresAt: isoSeconds(claims.expiresAt) };
+    ctx.body = answer;
   });
 
   return router;

@@ -1,0 +1,31 @@
+import type { AccessClaims } from '../auth/token-service.js';
+import { BearerError, NotFoundError } from '../errors.js';
+import { coveredByAny } from '../topics/selector.js';
+import { isoSeconds } from './control-events.js';
+import type { SessionRegistry } from './session-registry.js';
+
+/** The answer to an in-band renewal. */
+export interface RenewalAnswer {
+  readonly connectionId: string;
+  readonly expiresAt: string;
+}
+
+/**
+ * Renews an open stream of this process with a verified token: the in-band renewal of
+ * `POST /events/connections/{id}/token`, whether the request arrived here or was forwarded from
+ * another instance (`renewal-relay.ts`).
+ * @throws NotFoundError (`connection_not_found`) for a missing stream or another subject's (the same answer for both).
+ * @throws BearerError (`insufficient_scope`) when the token no longer covers the stream's topics; the stream is closed.
+ */
+export function renewConnection(registry: SessionRegistry, id: string, claims: AccessClaims): RenewalAnswer {
+  const session = registry.get(id);
+  if (session === undefined || session.closed || session.subject !== claims.subject) {
+    throw new NotFoundError('No open stream with this id for this account.', 'connection_not_found');
+  }
+  if (!session.selectors.every((selector) => coveredByAny(claims.subscribe, selector))) {
+    session.close('insufficient_scope');
+    throw BearerError.insufficientScope('The new token no longer covers every topic of this stream; the stream was closed.');
+  }
+  registry.renew(session, claims);
+  return { connectionId: session.id, expiresAt: isoSeconds(claims.expiresAt) };
+}

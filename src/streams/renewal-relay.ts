@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { AccessClaims } from '../auth/token-service.js';
+import { AppError, BearerError, NotFoundError } from '../errors.js';
+import { orUnavailable } from '../redis/redis-unavailable-error.js';
+import { renewConnection, type RenewalAnswer } from './renew-connection.js';
+import type { SessionRegistry } from './session-registry.js';
+
+export interface RenewalRelayOptions {
+  readonly registry: SessionRegistry;
+  /** A `commands` connection, shared; not closed by the relay. */
+  readonly commands: Redis;
+  /** A dedicated `subscriber` connection (pub/sub mode); closed by `stop`. */
+  readonly subscriber: Redis;
+  readonly keyPrefix: string;
+  /** How long the requesting instance waits for the stream's instance to answer. */
+  readonly timeoutMs?: number;
+  readonly onError: (error: Error) => void;
+}
+
+interface Request {
+  readonly rid: string;
+  readonly from: string;
+  readonly connectionId: string;
+  readonly claims: AccessClaims;
+}
+
+type Reply =
+  | { readonly rid: string; readonly answer: RenewalAnswer }
+  | { readonly rid: string; readonly error: { status: number; code: string; message: string } }
+  /** "Not here": once every other instance has said so, the requester answers 404 without waiting out the timeout. */
+  | { readonly rid: string; readonly absent: true };
+
+/**
+ * In-band renewal across instances: `POST /events/connections/{id}/token` may land on an
+ * instance that does not hold the stream (a load balancer without sticky sessions). That
+ * instance has verified the token; it broadcasts the request with the verified claims on
+ * `<prefix>renewals`, the instance holding the stream renews it exactly as a local request
+ * would, and answers on the requester's own channel. No answer within the timeout means no
+ * instance holds the stream: 404, as for a local miss. Pub/sub (not a stream) because a
+ * renewal is only meaningful now: if nobody hears it, the client reconnects.
+ */
+export class RenewalRelay {
+  private readonly instance = randomBytes(8).toString('base64url');
+  private readonly pending = new Map<string, (reply: Reply) => void>();
+  private readonly requests: string;
+  private readonly replies: string;
+
+  constructor(private readonly options: RenewalRelayOptions) {
+    this.requests = `${options.keyPrefix}renewals`;
+    this.replies = `${options.keyPrefix}renewals:${this.instance}`;
+  }
+
+  async start(): Promise<void> {
+    this.options.subscriber.on('message', (channel: string, message: string) => {
+      try {
+        if (channel === this.requests) void this.serve(JSON.parse(message) as Request);
+        else if (channel === this.replies) {
+          const reply = JSON.parse(message) as Reply;
+          this.pending.get(reply.rid)?.(reply);
+        }
+      } catch (error) {
+        this.options.onError(error as Error);
+      }
+    });
+    await this.options.subscriber.subscribe(this.requests, this.replies);
+  }
+
+  /**
+   * Asks the instance holding `connectionId` to renew it.
+   * @throws the same errors as a local renewal; 503 when Redis is unreachable.
+   */
+  async forward(connectionId: string, claims: AccessClaims): Promise<RenewalAnswer> {
+    const rid = randomBytes(12).toString('base64url');
+    let absent = 0;
+    let others = Number.POSITIVE_INFINITY;
+    const reply = new Promise<Reply | undefined>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(rid);
+        resolve(undefined);
+      }, this.options.timeoutMs ?? 2000);
+      this.pending.set(rid, (answer) => {
+        if ('absent' in answer) {
+          if (++absent < others) return;
+          answer = { rid, error: notFound() };
+        }
+        clearTimeout(timer);
+        this.pending.delete(rid);
+        resolve(answer);
+      });
+    });
+    const request: Request = { rid, from: this.instance, connectionId, claims };
+    const listeners = await orUnavailable(() => this.options.commands.publish(this.requests, JSON.stringify(request))).catch((error) => {
+      this.pending.get(rid)?.({ rid, error: { status: 503, code: 'redis_unavailable', message: '' } });
+      throw error;
+    });
+    // Every subscribed instance hears the request, this one included (it ignores its own).
+    others = listeners - 1;
+    if (others <= 0 || absent >= others) this.pending.get(rid)?.({ rid, error: notFound() });
+    const answer = await reply;
+    if (answer === undefined) throw toError(notFound());
+    if ('error' in answer) throw toError(answer.error);
+    if ('absent' in answer) throw toError(notFound());
+    return answer.answer;
+  }
+
+  async stop(): Promise<void> {
+    this.options.subscriber.disconnect();
+  }
+
+  private async serve(request: Request): Promise<void> {
+    if (request.from === this.instance) return;
+    let reply: Reply = { rid: request.rid, absent: true };
+    if (this.options.registry.get(request.connectionId) !== undefined) {
+      try {
+        reply = { rid: request.rid, answer: renewConnection(this.options.registry, request.connectionId, request.claims) };
+      } catch (error) {
+        const appError = error instanceof AppError ? error : new AppError(500, 'internal_error', 'Renewal failed.');
+        reply = { rid: request.rid, error: { status: appError.status, code: appError.code, message: appError.message } };
+      }
+    }
+    await this.options.commands.publish(`${this.options.keyPrefix}renewals:${request.from}`, JSON.stringify(reply)).catch((error: Error) => this.options.onError(error));
+  }
+}
+
+const notFound = () => ({ status: 404, code: 'connection_not_found', message: 'No open stream with this id for this account.' });
+
+/** Rebuilds the error the holding instance answered with, so the HTTP answer is the same as a local one. */
+function toError(error: { status: number; code: string; message: string }): AppError {
+  if (error.code === 'connection_not_found') return new NotFoundError(error.message, error.code);
+  if (error.code === 'insufficient_scope') return BearerError.insufficientScope(error.message);
+  return new AppError(error.status, error.code, error.message);
+}
