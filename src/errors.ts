@@ -21,13 +21,15 @@ export class AppError extends Error {
       cause?: unknown;
       headers?: Record<string, string>;
       details?: Record<string, unknown>;
+      /** Show the message although the status is 5xx (a deliberate refusal, not a failure). */
+      expose?: boolean;
     } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.status = status;
     this.code = code;
-    this.expose = status < 500;
+    this.expose = options.expose ?? status < 500;
     this.headers = options.headers ?? {};
     this.details = options.details;
   }
@@ -127,6 +129,7 @@ export class TooManyRequestsError extends AppError {
 export class ServiceUnavailableError extends AppError {
   constructor(code: string, message: string, retryAfterSeconds?: number) {
     super(503, code, message, {
+      expose: true,
       headers: retryAfterSeconds === undefined ? {} : { 'Retry-After': String(Math.ceil(retryAfterSeconds)) },
     });
   }
