@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { frameComment, frameEvent, isSingleLineField, SseFramingError, type SseEvent } from '../../../src/sse/frame.js';
+import { mulberry32 } from '../../helpers/random.js';
 
 function errorOf(fn: () => unknown): unknown {
   try {
@@ -10,17 +11,6 @@ function errorOf(fn: () => unknown): unknown {
   throw new Error('expected a throw');
 }
 
-/** mulberry32: a tiny seeded PRNG, so a failing case can be reproduced from its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ParsedEvent {
   type: string;

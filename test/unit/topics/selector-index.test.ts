@@ -1,18 +1,8 @@
 import { expect } from 'chai';
 import { matches, parseSelector, type Selector } from '../../../src/topics/selector.js';
 import { SelectorIndex } from '../../../src/topics/selector-index.js';
+import { mulberry32 } from '../../helpers/random.js';
 
-/** mulberry32: a tiny seeded PRNG, so a failing case can be reproduced from its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEGMENTS = ['a', 'b', 'c'];
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { InvalidRequestError } from '../../../src/errors.js';
 import { anyMatches, coveredByAny, covers, matches, parseSelector, type Selector } from '../../../src/topics/selector.js';
+import { mulberry32 } from '../../helpers/random.js';
 
 function errorOf(fn: () => unknown): unknown {
   try {
@@ -17,17 +18,6 @@ function expectInvalidSelector(input: unknown): void {
   expect(error, JSON.stringify(input)).to.have.property('code', 'invalid_selector');
 }
 
-/** mulberry32: a tiny seeded PRNG, so a failing case can be reproduced from its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The reference matcher: the selector as a regular expression over the whole topic name. */
 const referenceCache = new Map<string, RegExp>();
