@@ -1,15 +1,8 @@
 import { expect } from 'chai';
 import { frameComment, frameEvent, isSingleLineField, SseFramingError, type SseEvent } from '../../../src/sse/frame.js';
 import { mulberry32 } from '../../helpers/random.js';
+import { errorOf } from '../../helpers/errors.js';
 
-function errorOf(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 
 interface ParsedEvent {

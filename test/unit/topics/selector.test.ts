@@ -2,15 +2,8 @@ import { expect } from 'chai';
 import { InvalidRequestError } from '../../../src/errors.js';
 import { anyMatches, coveredByAny, covers, matches, parseSelector, type Selector } from '../../../src/topics/selector.js';
 import { mulberry32 } from '../../helpers/random.js';
+import { errorOf } from '../../helpers/errors.js';
 
-function errorOf(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 function expectInvalidSelector(input: unknown): void {
   const error = errorOf(() => parseSelector(input));

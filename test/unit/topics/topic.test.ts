@@ -1,15 +1,8 @@
 import { expect } from 'chai';
 import { InvalidRequestError } from '../../../src/errors.js';
 import { parseTopic, TOPIC_LIMITS } from '../../../src/topics/topic.js';
+import { errorOf } from '../../helpers/errors.js';
 
-function errorOf(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 function expectInvalid(input: unknown): void {
   const error = errorOf(() => parseTopic(input));
