@@ -7,7 +7,9 @@ function load(file) {
   const f = snap.snapshot.meta.node_fields;
   const types = snap.snapshot.meta.node_types[0];
   const width = f.length;
-  const iType = f.indexOf('type'), iName = f.indexOf('name'), iSize = f.indexOf('self_size');
+  const iType = f.indexOf('type'),
+    iName = f.indexOf('name'),
+    iSize = f.indexOf('self_size');
   const out = new Map();
   for (let i = 0; i < snap.nodes.length; i += width) {
     const type = types[snap.nodes[i + iType]];
@@ -33,4 +35,5 @@ for (const [name, e] of after) {
 }
 rows.sort((x, y) => y[2] - x[2]);
 console.log(`heap growth per subscriber: ${total.toFixed(0)} bytes`);
-for (const [name, count, size] of rows.slice(0, Number(n))) console.log(`${size.toFixed(0).padStart(7)} B  ${count.toFixed(2).padStart(6)} objs  ${name}`);
+for (const [name, count, size] of rows.slice(0, Number(n)))
+  console.log(`${size.toFixed(0).padStart(7)} B  ${count.toFixed(2).padStart(6)} objs  ${name}`);

@@ -8,7 +8,18 @@ import net from 'node:net';
 import { signToken, type SigningSetup } from './tokens.js';
 
 export type ClientCommand =
-  | { cmd: 'connect'; id: number; port: number; host: string; localAddress: string; paths: string[]; subjects: string[] | undefined; signing: SigningSetup | undefined; concurrency: number; timeoutMs: number }
+  | {
+      cmd: 'connect';
+      id: number;
+      port: number;
+      host: string;
+      localAddress: string;
+      paths: string[];
+      subjects: string[] | undefined;
+      signing: SigningSetup | undefined;
+      concurrency: number;
+      timeoutMs: number;
+    }
   | { cmd: 'reset'; id: number }
   | { cmd: 'stats'; id: number }
   | { cmd: 'close'; id: number }
@@ -67,7 +78,12 @@ function onChunk(sub: Sub, chunk: Buffer): void {
 
 function openOne(c: Extract<ClientCommand, { cmd: 'connect' }>, index: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const sub: Sub = { socket: undefined as unknown as net.Socket, sampled: (subs.length + index) % SAMPLE_EVERY === 0, rest: undefined, opened: false };
+    const sub: Sub = {
+      socket: undefined as unknown as net.Socket,
+      sampled: (subs.length + index) % SAMPLE_EVERY === 0,
+      rest: undefined,
+      opened: false,
+    };
     const token = c.signing !== undefined && c.subjects !== undefined ? signToken(c.signing, c.subjects[index]!) : undefined;
     const socket = net.connect({ host: c.host, port: c.port, localAddress: c.localAddress });
     sub.socket = socket;

@@ -22,7 +22,8 @@ for (const [id, us] of self) {
 }
 const show = (title, map) => {
   console.log(`\n${title} (total ${(total / 1e6).toFixed(2)} s sampled)`);
-  for (const [key, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, Number(n))) console.log(`${((100 * us) / total).toFixed(1).padStart(5)}%  ${key}`);
+  for (const [key, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, Number(n)))
+    console.log(`${((100 * us) / total).toFixed(1).padStart(5)}%  ${key}`);
 };
 show('self time by function', byFn);
 show('self time by file', byFile);

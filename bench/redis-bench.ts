@@ -98,7 +98,9 @@ function runClient(): void {
       }
     });
     socket.on('error', () => undefined);
-    socket.write(`GET /events?topic=${encodeURIComponent(job.topic)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${job.token}\r\n\r\n`);
+    socket.write(
+      `GET /events?topic=${encodeURIComponent(job.topic)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${job.token}\r\n\r\n`,
+    );
     sockets.push(socket);
   };
 
@@ -129,7 +131,8 @@ function runClient(): void {
     } else if (message.cmd === 'report') {
       measuring = false;
       latencies.sort((x, y) => x - y);
-      const pick = (q: number) => (latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!);
+      const pick = (q: number) =>
+        latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
       const report: ClientReport = { deliveries, firstAt, lastAt, p50: pick(0.5), p99: pick(0.99), max: latencies.at(-1) ?? NaN };
       process.send!({ cmd: 'report', report });
     } else if (message.cmd === 'count') {
@@ -146,7 +149,10 @@ class Client {
   private constructor(private readonly child: ChildProcess) {}
 
   static async start(): Promise<Client> {
-    const child = fork(SELF, ['--client'], { execArgv: ['--import', 'tsx', '--max-old-space-size=4096'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(SELF, ['--client'], {
+      execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const client = new Client(child);
     await client.next('ready', 20_000);
     return client;
@@ -201,7 +207,9 @@ interface Proc {
 
 async function startRedis(dir: string): Promise<Proc> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect({ host: '127.0.0.1', port }, () => {
@@ -341,7 +349,13 @@ interface RunResult {
   deliveredPerSecond: number;
 }
 
-async function run(scenario: 'memory' | 'redis', subscribers: number, rate: number, latencyEvents: number, burst: number): Promise<RunResult> {
+async function run(
+  scenario: 'memory' | 'redis',
+  subscribers: number,
+  rate: number,
+  latencyEvents: number,
+  burst: number,
+): Promise<RunResult> {
   const dataDir = await prepareDataDir();
   const secret = randomBytes(32).toString('hex');
   const redisDir = mkdtempSync(path.join(os.tmpdir(), 'notify-bench-redis-'));
@@ -364,7 +378,9 @@ async function run(scenario: 'memory' | 'redis', subscribers: number, rate: numb
     const publishPort = targets[0]!.port;
     const token = await login(publishPort);
     client = await Client.start();
-    const opened = await client.call<{ connected: number; expected: number }>('open', 'opened', { job: { targets, token, topic: 'bench/**' } });
+    const opened = await client.call<{ connected: number; expected: number }>('open', 'opened', {
+      job: { targets, token, topic: 'bench/**' },
+    });
     if (opened.connected !== opened.expected) throw new Error(`only ${opened.connected} of ${opened.expected} subscribers connected`);
     await sleep(500);
 
@@ -441,7 +457,14 @@ async function idle(total: number): Promise<Record<string, unknown>> {
     procs.push(redis);
     const port = await freePort();
     const server = await startServer(
-      { ...baseEnv(dataDir, secret), REDIS_URL: `redis://127.0.0.1:${redis.port}`, REDIS_KEY_PREFIX: 'bench:', WORKERS: '3', PORT: String(port), HEARTBEAT_INTERVAL: '30' },
+      {
+        ...baseEnv(dataDir, secret),
+        REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+        REDIS_KEY_PREFIX: 'bench:',
+        WORKERS: '3',
+        PORT: String(port),
+        HEARTBEAT_INTERVAL: '30',
+      },
       3,
     );
     procs.push(server);
@@ -460,7 +483,14 @@ async function idle(total: number): Promise<Record<string, unknown>> {
         client.call<{ connected: number; expected: number }>(
           'open',
           'opened',
-          { job: { targets: [{ port, count: Math.min(perClient, total - i * perClient) }], token, topic: 'bench/**', localAddress: `127.0.0.${2 + i}` } },
+          {
+            job: {
+              targets: [{ port, count: Math.min(perClient, total - i * perClient) }],
+              token,
+              topic: 'bench/**',
+              localAddress: `127.0.0.${2 + i}`,
+            },
+          },
           300_000,
         ),
       ),

@@ -64,7 +64,13 @@ export function summarise(runs: RunResult[]): Summary {
     names,
     labels,
     subscribers,
-    value: (name, metric) => median(runs.map((r) => { const s = find(r, name); return s === undefined ? NaN : (metric(s) ?? NaN); })),
+    value: (name, metric) =>
+      median(
+        runs.map((r) => {
+          const s = find(r, name);
+          return s === undefined ? NaN : (metric(s) ?? NaN);
+        }),
+      ),
     ratio: (name, metric, base = 'raw') =>
       median(
         runs.map((r) => {
@@ -81,9 +87,14 @@ export function summarise(runs: RunResult[]): Summary {
 }
 
 /** Point of the sweep nearest `n` subscribers (connect failures may leave a few short). */
-export const at = (n: number) => (s: ServerResult) => s.sweep.reduce<SweepPoint | undefined>((best, p) => (best === undefined || Math.abs(p.subscribers - n) < Math.abs(best.subscribers - n) ? p : best), undefined);
+export const at = (n: number) => (s: ServerResult) =>
+  s.sweep.reduce<SweepPoint | undefined>(
+    (best, p) => (best === undefined || Math.abs(p.subscribers - n) < Math.abs(best.subscribers - n) ? p : best),
+    undefined,
+  );
 
-const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
+const fmt = (x: number, digits = 0) =>
+  Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–';
 const fmtRatio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '–');
 
 export function renderMarkdown(meta: Record<string, unknown>, s: Summary): string {
@@ -107,7 +118,11 @@ export function renderMarkdown(meta: Record<string, unknown>, s: Summary): strin
   out += row(`latency p50 (ms), ${fmt(lat)} subs, max rate`, (x) => at(lat)(x)?.p50Ms, 2);
   out += row(`latency p99 (ms), ${fmt(lat)} subs, max rate`, (x) => at(lat)(x)?.p99Ms, 2);
   out += row(`memory per idle subscriber (KiB), ${fmt(hi)} subs`, (x) => (at(hi)(x)?.memPerSubscriber ?? NaN) / 1024, 1, '≤ 1.2x raw');
-  out += row(`connects / s (notify: each with a fresh JWT), ${fmt(lo)}→${fmt(nominal[1] ?? lo)}`, (x) => (nominal[1] === undefined ? undefined : at(nominal[1])(x)?.connectsPerS), 0);
+  out += row(
+    `connects / s (notify: each with a fresh JWT), ${fmt(lo)}→${fmt(nominal[1] ?? lo)}`,
+    (x) => (nominal[1] === undefined ? undefined : at(nominal[1])(x)?.connectsPerS),
+    0,
+  );
   out += row(`connects / server CPU-s`, (x) => (nominal[1] === undefined ? undefined : at(nominal[1])(x)?.connectsPerCpuS), 0);
   const pub = s.value('notify', (x) => x.publishes?.perS);
   const pubCpu = s.value('notify', (x) => x.publishes?.perCpuS);
@@ -118,7 +133,14 @@ export function renderMarkdown(meta: Record<string, unknown>, s: Summary): strin
   out += `\nCost growth with subscribers (delivered events per server CPU-second; memory per idle subscriber):\n\n`;
   out += `| subscribers | ${servers.map((n) => `${n} events/CPU-s`).join(' | ')} | ${servers.map((n) => `${n} KiB/sub`).join(' | ')} | notify/raw events/CPU-s |\n|---:|${servers.map(() => '---:').join('|')}|${servers.map(() => '---:').join('|')}|---:|\n`;
   for (const n of nominal) {
-    out += `| ${fmt(n)} | ${servers.map((x) => fmt(s.value(x, (r) => at(n)(r)?.eventsPerCpuS))).join(' | ')} | ${servers.map((x) => fmt(s.value(x, (r) => (at(n)(r)?.memPerSubscriber ?? NaN) / 1024), 1)).join(' | ')} | ${fmtRatio(s.ratio('notify', (r) => at(n)(r)?.eventsPerCpuS))} |\n`;
+    out += `| ${fmt(n)} | ${servers.map((x) => fmt(s.value(x, (r) => at(n)(r)?.eventsPerCpuS))).join(' | ')} | ${servers
+      .map((x) =>
+        fmt(
+          s.value(x, (r) => (at(n)(r)?.memPerSubscriber ?? NaN) / 1024),
+          1,
+        ),
+      )
+      .join(' | ')} | ${fmtRatio(s.ratio('notify', (r) => at(n)(r)?.eventsPerCpuS))} |\n`;
   }
   const first = s.value('notify', (r) => at(lo)(r)?.eventsPerCpuS);
   const last = s.value('notify', (r) => at(nominal.at(-1)!)(r)?.eventsPerCpuS);
@@ -150,7 +172,10 @@ export function renderSvg(s: Summary): string {
     const ph = 250;
     const top = 50;
     const xs = s.subscribers;
-    const series = s.names.map((name) => ({ name, points: xs.map((n) => [n, s.value(name, metric(n))] as const).filter(([, v]) => Number.isFinite(v)) }));
+    const series = s.names.map((name) => ({
+      name,
+      points: xs.map((n) => [n, s.value(name, metric(n))] as const).filter(([, v]) => Number.isFinite(v)),
+    }));
     const maxY = Math.max(1, ...series.flatMap((x) => x.points.map(([, v]) => v))) * 1.1;
     const maxX = Math.max(...xs, 1);
     const px = (n: number) => x0 + 50 + (n / maxX) * (pw - 60);
@@ -162,7 +187,8 @@ export function renderSvg(s: Summary): string {
       g += `<text x="${x0 + 45}" y="${py(v) + 4}" text-anchor="end" font-size="11">${v >= 1000 ? `${Math.round(v / 1000)}k` : v.toFixed(1)}</text>`;
       g += `<line x1="${x0 + 50}" y1="${py(v)}" x2="${x0 + pw}" y2="${py(v)}" stroke="#ddd"/>`;
     }
-    for (const n of xs) g += `<text x="${px(n)}" y="${top + ph + 16}" text-anchor="middle" font-size="11">${n >= 1000 ? `${n / 1000}k` : n}</text>`;
+    for (const n of xs)
+      g += `<text x="${px(n)}" y="${top + ph + 16}" text-anchor="middle" font-size="11">${n >= 1000 ? `${n / 1000}k` : n}</text>`;
     g += `<text x="${x0 + 50 + (pw - 50) / 2}" y="${top + ph + 34}" text-anchor="middle" font-size="12">subscribers (${unit})</text>`;
     for (const { name, points } of series) {
       const color = COLORS[name] ?? '#2ca02c';

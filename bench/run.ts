@@ -188,9 +188,13 @@ async function startNotify(): Promise<Target> {
 }
 
 async function startNodeScript(script: string, extraArgs: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn('taskset', ['-c', '0', process.execPath, ...NODE_SERVER_FLAGS, path.join(BENCH, 'servers', script), '0', ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    'taskset',
+    ['-c', '0', process.execPath, ...NODE_SERVER_FLAGS, path.join(BENCH, 'servers', script), '0', ...extraArgs],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const [line] = (await once(child.stdout!, 'data')) as [Buffer];
   const port = Number(/listening (\d+)/.exec(line.toString())![1]);
   child.stdout!.resume();
@@ -373,7 +377,8 @@ class Bench {
     const cpu = cpuSeconds(this.target.pids()) - cpu0;
     const stats = await Promise.all(this.clients.map((c) => c.call<{ events: number; latencies: number[] }>({ cmd: 'stats' })));
     const latencies = stats.flatMap((s) => s.latencies).sort((a, b) => a - b);
-    const pick = (q: number) => (latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!);
+    const pick = (q: number) =>
+      latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
     if (delivered < published * n) log(`${this.target.name}: only ${delivered} of ${published * n} deliveries within the time bound`);
     return {
       subscribers: n,
@@ -418,10 +423,14 @@ async function measureServer(clients: LoadClient[], target: Target): Promise<Ser
     const rss = await bench.idleRss();
     const throughput = await bench.fanout(Math.max(5, Math.ceil(DELIVERIES / n)), 0);
     result.sweep.push({ rssBytes: rss, memPerSubscriber: (rss - rss0) / bench.open, ...throughput, ...connect });
-    log(`${target.name} ${bench.open} subs: ${Math.round(throughput.eventsPerCpuS)} events/CPU-s, ${((rss - rss0) / bench.open / 1024).toFixed(1)} KiB/sub, p99 ${throughput.p99Ms.toFixed(1)} ms`);
+    log(
+      `${target.name} ${bench.open} subs: ${Math.round(throughput.eventsPerCpuS)} events/CPU-s, ${((rss - rss0) / bench.open / 1024).toFixed(1)} KiB/sub, p99 ${throughput.p99Ms.toFixed(1)} ms`,
+    );
     if (n === LATENCY_AT) {
       result.latencySlow = await bench.fanout(LATENCY_EVENTS, 500);
-      log(`${target.name} ${bench.open} subs at 2 events/s: p50 ${result.latencySlow.p50Ms.toFixed(2)} ms, p99 ${result.latencySlow.p99Ms.toFixed(2)} ms`);
+      log(
+        `${target.name} ${bench.open} subs at 2 events/s: p50 ${result.latencySlow.p50Ms.toFixed(2)} ms, p99 ${result.latencySlow.p99Ms.toFixed(2)} ms`,
+      );
     }
   }
   await bench.closeAll();

@@ -15,12 +15,13 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 const seconds = int;
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((value) => value === 'true' || value === '1' || value === 'yes');
-const csv = z
-  .string()
-  .transform((value) => value.split(',').map((item) => item.trim()).filter((item) => item.length > 0));
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => value === 'true' || value === '1' || value === 'yes');
+const csv = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
 
 const envSchema = z.object({
   PORT: int(0, 65535).default(3000),
@@ -70,22 +71,33 @@ const envSchema = z.object({
   IDEMPOTENCY_MAX_KEYS: int(0, 10_000_000).default(100_000),
 
   // Scale-out (issue 4): with REDIS_URL every shared piece of state lives in Redis.
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('notify:'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/)
+    .default('notify:'),
   REDIS_STREAM_MAXLEN: int(1000, 100_000_000).default(100_000),
   WORKERS: int(1, 256).default(1),
   METRICS: z.enum(['off', 'token', 'listen']).default('off'),
   METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters (generate one with `openssl rand -base64 32`)').max(1024).optional(),
-  METRICS_LISTEN: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port').default('127.0.0.1:9464'),
+  METRICS_LISTEN: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port')
+    .default('127.0.0.1:9464'),
 });
 
 /** The role table: role name -> topic selectors it may publish to and subscribe to. */
 const rolesSchema = z.record(
   z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/),
-  z.object({
-    publish: z.array(z.string().min(1).max(300)).max(64).default([]),
-    subscribe: z.array(z.string().min(1).max(300)).max(64).default([]),
-  }).strict(),
+  z
+    .object({
+      publish: z.array(z.string().min(1).max(300)).max(64).default([]),
+      subscribe: z.array(z.string().min(1).max(300)).max(64).default([]),
+    })
+    .strict(),
 );
 export type RoleTable = z.infer<typeof rolesSchema>;
 
@@ -269,7 +281,10 @@ export function loadConfig(
     publicOrigin: e.PUBLIC_ORIGIN,
     corsOrigins: e.CORS_ORIGINS,
     cookieSecure: e.COOKIE_SECURE === 'auto' ? 'auto' : e.COOKIE_SECURE === 'true',
-    tls: e.TLS_CERT_FILE === undefined || e.TLS_KEY_FILE === undefined ? undefined : { certFile: path.resolve(e.TLS_CERT_FILE), keyFile: path.resolve(e.TLS_KEY_FILE) },
+    tls:
+      e.TLS_CERT_FILE === undefined || e.TLS_KEY_FILE === undefined
+        ? undefined
+        : { certFile: path.resolve(e.TLS_CERT_FILE), keyFile: path.resolve(e.TLS_KEY_FILE) },
     jwt: {
       alg: e.JWT_ALG,
       secret,

@@ -8,7 +8,17 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   const options = {
     level,
     redact: {
-      paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', '*.password', '*.access_token', '*.refresh_token', '*.client_secret', 'token'],
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'headers.authorization',
+        'headers.cookie',
+        '*.password',
+        '*.access_token',
+        '*.refresh_token',
+        '*.client_secret',
+        'token',
+      ],
       censor: '[redacted]',
     },
   };

@@ -24,7 +24,14 @@ async function main(): Promise<void> {
   }
   const server = await createNotifyServer(config, { logger });
   const address = await server.listen();
-  logger.info({ address: `${config.tls === undefined ? 'http' : 'https'}://${address.address}:${address.port}`, alg: server.tokens.algorithm, dataDir: config.dataDir }, 'listening');
+  logger.info(
+    {
+      address: `${config.tls === undefined ? 'http' : 'https'}://${address.address}:${address.port}`,
+      alg: server.tokens.algorithm,
+      dataDir: config.dataDir,
+    },
+    'listening',
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

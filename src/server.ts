@@ -143,7 +143,10 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       tokens,
       refreshTokens,
       revocations,
-      throttle: new LoginThrottle({ ...config.login, redis: redis === undefined ? undefined : { client: redis.commands, keyPrefix: redis.keyPrefix } }),
+      throttle: new LoginThrottle({
+        ...config.login,
+        redis: redis === undefined ? undefined : { client: redis.commands, keyPrefix: redis.keyPrefix },
+      }),
       roles: config.roles,
       cookies,
       authenticate,
@@ -166,7 +169,9 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
   const metricsListener = config.metrics.access === 'listen' ? createMetricsListener(metrics) : undefined;
   const routes = routers.flatMap((router) =>
     router.stack.flatMap((layer) =>
-      layer.methods.filter((method) => method !== 'HEAD').map((method) => ({ method, path: String(layer.path).replace(/:(\w+)/g, '{$1}') })),
+      layer.methods
+        .filter((method) => method !== 'HEAD')
+        .map((method) => ({ method, path: String(layer.path).replace(/:(\w+)/g, '{$1}') })),
     ),
   );
 

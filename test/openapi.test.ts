@@ -127,7 +127,9 @@ describe('openapi.yaml', () => {
     it('gives every operation a unique operationId and a summary', () => {
       const ids = operations.map(({ method, path }) => specOperation(method, path).operationId);
       for (const [index, { method, path }] of operations.entries()) {
-        expect(ids[index], `${method} ${path} operationId`).to.be.a('string').and.match(/^[a-z][A-Za-z0-9]*$/);
+        expect(ids[index], `${method} ${path} operationId`)
+          .to.be.a('string')
+          .and.match(/^[a-z][A-Za-z0-9]*$/);
         expect(specOperation(method, path).summary, `${method} ${path} summary`).to.be.a('string').that.is.not.empty;
       }
       expect(new Set(ids).size).to.equal(ids.length);
@@ -227,7 +229,21 @@ describe('openapi.yaml', () => {
 
     it('Topic agrees with the server about what a topic is', () => {
       const good = ['news', 'news/sport', 'users/alice/inbox', 'a.b_c~d-e', '.x/y.', long(64), segments(16)];
-      const bad = ['', '/news', 'news/', 'a//b', '.', 'a/../b', 'a/.../b', 'a/*', 'a b', 'é', long(65), segments(17), `${long(64)}/${long(64)}/${long(64)}/${long(64)}/b`];
+      const bad = [
+        '',
+        '/news',
+        'news/',
+        'a//b',
+        '.',
+        'a/../b',
+        'a/.../b',
+        'a/*',
+        'a b',
+        'é',
+        long(65),
+        segments(17),
+        `${long(64)}/${long(64)}/${long(64)}/${long(64)}/b`,
+      ];
       for (const input of good) expect(agrees(topic(), parseTopic, input), input).to.equal(true);
       for (const input of bad) expect(agrees(topic(), parseTopic, input), input).to.equal(false);
     });
@@ -273,7 +289,9 @@ describe('openapi.yaml', () => {
         'not documented',
       );
       expect(
-        fails(() => expectResponseMatchesSpec({ status: 201, headers: { 'content-type': 'text/html' }, body: published }, 'POST', '/events')),
+        fails(() =>
+          expectResponseMatchesSpec({ status: 201, headers: { 'content-type': 'text/html' }, body: published }, 'POST', '/events'),
+        ),
       ).to.contain('content type');
       expect(
         fails(() =>

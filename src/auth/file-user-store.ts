@@ -316,10 +316,7 @@ export class FileUserStore implements UserStore {
  * What changed between two versions of the store, in name order. An account whose credentials and
  * roles both changed gives two changes. New accounts give none: nothing to revoke.
  */
-export function diffAccounts(
-  previous: ReadonlyMap<string, Account>,
-  next: ReadonlyMap<string, Account>,
-): AccountChange[] {
+export function diffAccounts(previous: ReadonlyMap<string, Account>, next: ReadonlyMap<string, Account>): AccountChange[] {
   const changes: AccountChange[] = [];
   const names = [...previous.keys()].sort();
   for (const name of names) {
@@ -392,10 +389,10 @@ function signatureOf(stats: Stats): Signature {
 
 function checkName(name: unknown): string {
   if (typeof name !== 'string' || !ACCOUNT_NAME.test(name)) {
-    throw new InvalidRequestError(
-      'An account name is 1 to 64 characters from a-z 0-9 . _ - and starts with a letter or digit.',
-      { code: 'invalid_account_name', field: 'name' },
-    );
+    throw new InvalidRequestError('An account name is 1 to 64 characters from a-z 0-9 . _ - and starts with a letter or digit.', {
+      code: 'invalid_account_name',
+      field: 'name',
+    });
   }
   return name;
 }

@@ -58,7 +58,12 @@ export class LoginThrottle {
     const limiter = (keyPrefix: string, points: number): RateLimiterAbstract =>
       redis === undefined
         ? new RateLimiterMemory({ keyPrefix, points, duration: options.window })
-        : new RateLimiterRedis({ storeClient: redis.client, keyPrefix: `${redis.keyPrefix}${keyPrefix}`, points, duration: options.window });
+        : new RateLimiterRedis({
+            storeClient: redis.client,
+            keyPrefix: `${redis.keyPrefix}${keyPrefix}`,
+            points,
+            duration: options.window,
+          });
     this.pair = limiter('login-pair', options.maxPerAccountAndAddress);
     this.address = limiter('login-addr', options.maxPerAddress);
     this.account = limiter('login-acct', options.maxPerAccount);

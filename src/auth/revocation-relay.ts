@@ -67,7 +67,18 @@ export class RevocationRelay {
         ? ['k', 'session', 'v', revocation.sessionId, 'r', '']
         : ['k', 'subject', 'v', revocation.subject, 'r', revocation.reason];
     try {
-      await this.options.commands.xadd(this.key, 'MINID', '~', `${Math.max(0, now - this.options.retentionMs)}-0`, '*', ...fields, 'a', String(now), 'o', this.origin);
+      await this.options.commands.xadd(
+        this.key,
+        'MINID',
+        '~',
+        `${Math.max(0, now - this.options.retentionMs)}-0`,
+        '*',
+        ...fields,
+        'a',
+        String(now),
+        'o',
+        this.origin,
+      );
     } catch (error) {
       // Applied here already; the other instances learn of it only through Redis. The callers
       // (logout, refresh) also wrote to Redis and have failed with 503 in that case.

@@ -24,9 +24,7 @@ export class RevocationList {
   private readonly subjects = new Map<string, { throughSecond: number; forgetAt: number }>();
   private readonly listeners = new Set<(revocation: Revocation, origin: RevocationOrigin) => void>();
 
-  constructor(
-    private readonly options: { retentionMs: number; clock?: () => number },
-  ) {}
+  constructor(private readonly options: { retentionMs: number; clock?: () => number }) {}
 
   private get now(): number {
     return (this.options.clock ?? Date.now)();

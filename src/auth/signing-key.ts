@@ -21,8 +21,7 @@ export async function loadOrCreateSigningKey(dataDir: string, alg: 'EdDSA' | 'ES
     pem = await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    const generated =
-      alg === 'EdDSA' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const generated = alg === 'EdDSA' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
     pem = generated.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     await writeFileAtomic(file, pem, 0o600);
   }

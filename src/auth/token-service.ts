@@ -151,7 +151,9 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
       };
       if (input.sessionId !== undefined) claims.sid = input.sessionId;
       const token = await new SignJWT(claims)
-        .setProtectedHeader(kid === undefined ? { alg: signing.alg, typ: ACCESS_TOKEN_TYPE } : { alg: signing.alg, typ: ACCESS_TOKEN_TYPE, kid })
+        .setProtectedHeader(
+          kid === undefined ? { alg: signing.alg, typ: ACCESS_TOKEN_TYPE } : { alg: signing.alg, typ: ACCESS_TOKEN_TYPE, kid },
+        )
         .setIssuer(issuer)
         .setAudience(audience)
         .setSubject(input.subject)

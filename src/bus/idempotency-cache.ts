@@ -24,9 +24,7 @@ interface Remembered<T> {
 export class IdempotencyCache<T> {
   private readonly entries = new Map<string, Remembered<T>>();
 
-  constructor(
-    private readonly options: { ttlMs: number; maxKeys: number; clock: () => number },
-  ) {}
+  constructor(private readonly options: { ttlMs: number; maxKeys: number; clock: () => number }) {}
 
   /**
    * The remembered value for this publisher's key, or undefined.

@@ -161,18 +161,17 @@ export class RedisBus implements EventBus {
     const keys = [this.streamKey, this.trimmedKey];
     const fingerprint = request.idempotencyKey === undefined ? '' : publishFingerprint(request);
     if (request.idempotencyKey !== undefined) keys.push(this.idempotencyKey(request.publisher, request.idempotencyKey));
-    const [fresh, value] = await orUnavailable(
-      () =>
-        (this.commands as Redis & { notifyPublish(...args: unknown[]): Promise<[number, string]> }).notifyPublish(
-          keys.length,
-          ...keys,
-          this.options.maxLen,
-          topics,
-          request.type,
-          request.data,
-          fingerprint,
-          this.options.idempotencyTtlMs,
-        ),
+    const [fresh, value] = await orUnavailable(() =>
+      (this.commands as Redis & { notifyPublish(...args: unknown[]): Promise<[number, string]> }).notifyPublish(
+        keys.length,
+        ...keys,
+        this.options.maxLen,
+        topics,
+        request.type,
+        request.data,
+        fingerprint,
+        this.options.idempotencyTtlMs,
+      ),
     );
     if (fresh === 0) {
       const [seenFingerprint, id, seenTopics, type, data] = value.split('\n') as [string, string, string, string, string];
@@ -198,7 +197,8 @@ export class RedisBus implements EventBus {
     let first: StreamState | undefined;
     for (;;) {
       // The stream's state is read after each page, so it covers at least what the page saw.
-      const page = from === undefined ? [] : await orUnavailable(() => this.commands.xrange(this.streamKey, `(${cursor}`, '+', 'COUNT', REPLAY_PAGE));
+      const page =
+        from === undefined ? [] : await orUnavailable(() => this.commands.xrange(this.streamKey, `(${cursor}`, '+', 'COUNT', REPLAY_PAGE));
       state = await orUnavailable(() => readStreamState(this.commands, this.streamKey, this.trimmedKey));
       first ??= state;
       for (const [id, fields] of page as StreamEntry[]) {

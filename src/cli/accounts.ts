@@ -65,10 +65,9 @@ export function checkNewAccount(name: string, roles: readonly string[]): void {
   }
   for (const role of roles) {
     if (!ROLE_NAME.test(role)) {
-      throw new InvalidRequestError(
-        `Invalid role "${role}": use 1 to 32 characters from a-z 0-9 _ - starting with a letter.`,
-        { code: 'invalid_role' },
-      );
+      throw new InvalidRequestError(`Invalid role "${role}": use 1 to 32 characters from a-z 0-9 _ - starting with a letter.`, {
+        code: 'invalid_role',
+      });
     }
   }
 }

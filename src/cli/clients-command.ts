@@ -65,20 +65,12 @@ function newSecret(context: AccountContext): string {
 }
 
 /** The secret goes on a line of its own, so scripts can take the last line. */
-function printSecret(
-  context: AccountContext,
-  account: Account,
-  secret: string,
-  headline: string,
-  options: { json?: boolean },
-): void {
+function printSecret(context: AccountContext, account: Account, secret: string, headline: string, options: { json?: boolean }): void {
   if (options.json === true) {
     context.stdout.write(`${JSON.stringify({ name: account.name, kind: account.kind, roles: account.roles, secret })}\n`);
     return;
   }
-  context.stdout.write(
-    `${headline}\nClient secret (it will not be shown again; store it now):\n${secret}\n`,
-  );
+  context.stdout.write(`${headline}\nClient secret (it will not be shown again; store it now):\n${secret}\n`);
 }
 
 const JSON_OPTION = { json: { type: 'boolean' } } as const;

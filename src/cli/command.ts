@@ -139,7 +139,12 @@ export function commandGroup(name: string, summary: string, subcommands: readonl
  * count are handled here, the same for every command.
  * @param commandLine the command as typed, e.g. `notify users add`, for help and usage errors.
  */
-export async function runSubcommand(commandLine: string, sub: Subcommand, argv: readonly string[], context: CliContext): Promise<number | void> {
+export async function runSubcommand(
+  commandLine: string,
+  sub: Subcommand,
+  argv: readonly string[],
+  context: CliContext,
+): Promise<number | void> {
   let parsed: { values: ParsedValues; positionals: string[] };
   try {
     parsed = parseArgs({

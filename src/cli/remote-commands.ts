@@ -12,7 +12,10 @@ export const DEFAULT_URL = 'http://127.0.0.1:3000';
 const URL_OPTION = { url: { type: 'string' } } as const;
 const CLIENT_OPTION = { client: { type: 'string', short: 'c' } } as const;
 const URL_HELP = ['--url URL', `the server (default: $NOTIFY_URL or ${DEFAULT_URL})`] as const;
-const CLIENT_HELP = ['-c, --client NAME', 'authenticate as this service client; its secret comes from $NOTIFY_CLIENT_SECRET or the first line of stdin'] as const;
+const CLIENT_HELP = [
+  '-c, --client NAME',
+  'authenticate as this service client; its secret comes from $NOTIFY_CLIENT_SECRET or the first line of stdin',
+] as const;
 const AUTH_TEXT =
   'Credentials: --client NAME (client_credentials grant; the secret from $NOTIFY_CLIENT_SECRET or stdin, never from the command line), or an access token in $NOTIFY_TOKEN. Exit codes: 0 done, 1 failure (network, server), 2 usage, 3 refused by the server (401/403).';
 
@@ -41,7 +44,10 @@ async function remoteClient(values: ParsedValues, context: CliContext, commandLi
   const baseUrl = serverUrl(values, context);
   const common = { baseUrl, mode: 'bearer' as const, EventSource: EventSource as unknown as EventSourceConstructor };
   if (typeof values.client === 'string') {
-    const client = new NotifyClient({ ...common, clientCredentials: { id: values.client, secret: await clientSecret(context, values.client) } });
+    const client = new NotifyClient({
+      ...common,
+      clientCredentials: { id: values.client, secret: await clientSecret(context, values.client) },
+    });
     await client.refresh();
     return client;
   }
@@ -55,7 +61,8 @@ async function remoteClient(values: ParsedValues, context: CliContext, commandLi
 /** Server refusals become exit code 3, other client errors 1, with the server's own words. */
 function asCliError(error: unknown): unknown {
   if (!(error instanceof NotifyClientError)) return error;
-  const refused = error.status === 401 || error.status === 403 || ['signed_out', 'unauthorized', 'forbidden', 'insufficient_scope'].includes(error.code);
+  const refused =
+    error.status === 401 || error.status === 403 || ['signed_out', 'unauthorized', 'forbidden', 'insufficient_scope'].includes(error.code);
   return new CliError(`${error.code}: ${error.message}`, refused ? EXIT_REFUSED : 1);
 }
 
@@ -73,7 +80,14 @@ export const publishCommand = singleCommand({
   summary: 'Publish an event to topics on a running server.',
   synopsis: '<topic> [<topic> ...] [--data JSON] [--type TYPE] [--key KEY] [--client NAME] [--url URL] [--json]',
   description: `The event's data is --data, or else standard input, as JSON. A failed attempt is retried with the same idempotency key (--key, or a random one), so the event is published once. ${AUTH_TEXT}`,
-  options: { data: { type: 'string', short: 'd' }, type: { type: 'string', short: 't' }, key: { type: 'string' }, json: { type: 'boolean' }, ...URL_OPTION, ...CLIENT_OPTION },
+  options: {
+    data: { type: 'string', short: 'd' },
+    type: { type: 'string', short: 't' },
+    key: { type: 'string' },
+    json: { type: 'boolean' },
+    ...URL_OPTION,
+    ...CLIENT_OPTION,
+  },
   optionHelp: [
     ['-d, --data JSON', 'the event data (default: read from stdin)'],
     ['-t, --type TYPE', 'the event type (default: message)'],
@@ -162,7 +176,8 @@ export const tailCommand = singleCommand({
                 resolve(0);
               }
             },
-            reset: (info) => context.stderr.write(`notify: reset (${info.reason}): events after ${info.lastEventId} are no longer available\n`),
+            reset: (info) =>
+              context.stderr.write(`notify: reset (${info.reason}): events after ${info.lastEventId} are no longer available\n`),
             stop: (error) => reject(asCliError(error)),
           },
           { types: stringList(values.type), ...(typeof lastEventId === 'string' ? { lastEventId } : {}) },
@@ -180,7 +195,8 @@ export const tokenCommand = commandGroup('token', 'Get an access token for a ser
     name: 'get',
     summary: 'Get an access token with the client_credentials grant and print it.',
     synopsis: '--client NAME [--url URL] [--json]',
-    description: 'The secret comes from $NOTIFY_CLIENT_SECRET or the first line of stdin, never from the command line. Prints the token alone (for NOTIFY_TOKEN=$(...)), or the whole token response with --json. Exit 3 when the server refuses the client.',
+    description:
+      'The secret comes from $NOTIFY_CLIENT_SECRET or the first line of stdin, never from the command line. Prints the token alone (for NOTIFY_TOKEN=$(...)), or the whole token response with --json. Exit 3 when the server refuses the client.',
     options: { ...CLIENT_OPTION, ...URL_OPTION, json: { type: 'boolean' } },
     optionHelp: [CLIENT_HELP, URL_HELP, ['--json', 'print {"access_token","token_type","expires_in"}']],
     positionals: { min: 0, max: 0 },
@@ -205,7 +221,10 @@ export const tokenCommand = commandGroup('token', 'Get an access token for a ser
       });
       const body = (await res.json().catch(() => ({}))) as { access_token?: string; error?: string; error_description?: string };
       if (!res.ok || body.access_token === undefined) {
-        throw new CliError(`${body.error ?? `http_${res.status}`}: ${body.error_description ?? 'the server refused'}`, res.status === 401 || res.status === 400 ? EXIT_REFUSED : 1);
+        throw new CliError(
+          `${body.error ?? `http_${res.status}`}: ${body.error_description ?? 'the server refused'}`,
+          res.status === 401 || res.status === 400 ? EXIT_REFUSED : 1,
+        );
       }
       context.stdout.write(flag(values.json) ? `${JSON.stringify(body)}\n` : `${body.access_token}\n`);
     },
@@ -214,7 +233,8 @@ export const tokenCommand = commandGroup('token', 'Get an access token for a ser
     name: 'show',
     summary: "Print a token's header and claims (decoded, not verified).",
     synopsis: '[TOKEN]',
-    description: 'Reads the token from the argument or, better (the command line is visible to other users), from stdin: `echo "$NOTIFY_TOKEN" | notify token show`. The signature is NOT checked: the server does that. Exit 1 when it is not a JWT.',
+    description:
+      'Reads the token from the argument or, better (the command line is visible to other users), from stdin: `echo "$NOTIFY_TOKEN" | notify token show`. The signature is NOT checked: the server does that. Exit 1 when it is not a JWT.',
     positionals: { min: 0, max: 1 },
     async run({ positionals }, context) {
       const token = (positionals[0] ?? (context.stdin.isTTY === true ? undefined : await readFirstLine(context.stdin)))?.trim();

@@ -29,7 +29,11 @@ export class SignedOutError extends NotifyClientError {
 
 /** A stream the server refused for good (401 after a refresh, 403, or scope lost); it is not retried. */
 export class StreamStoppedError extends NotifyClientError {
-  constructor(code: 'unauthorized' | 'forbidden' | 'insufficient_scope' | 'signed_out', message: string, options: { status?: number; cause?: unknown } = {}) {
+  constructor(
+    code: 'unauthorized' | 'forbidden' | 'insufficient_scope' | 'signed_out',
+    message: string,
+    options: { status?: number; cause?: unknown } = {},
+  ) {
     super(code, message, options);
     this.name = 'StreamStoppedError';
   }

@@ -228,7 +228,11 @@ export class NotifyClient implements NotifyClientApi {
         return { id: json.id, topics: json.topics, type: json.type, duplicate: json.duplicate === true };
       }
       const error = await errorFrom(res);
-      if (res.status === 401 && !refreshed && (this.mode === 'cookie' || this.#refreshToken !== undefined || this.#clientCredentials !== undefined)) {
+      if (
+        res.status === 401 &&
+        !refreshed &&
+        (this.mode === 'cookie' || this.#refreshToken !== undefined || this.#clientCredentials !== undefined)
+      ) {
         refreshed = true;
         await this.refresh();
         attempt--;
@@ -247,7 +251,9 @@ export class NotifyClient implements NotifyClientApi {
   subscribe<T = unknown>(topics: readonly string[], handlers: SubscribeHandlers<T>, options: SubscribeOptions = {}): Subscription {
     if (this.#EventSource === undefined) throw new TypeError('NotifyClient: no EventSource available; pass options.EventSource');
     if (topics.length === 0) throw new TypeError('subscribe: give at least one topic selector');
-    const stream = new StreamConnection(this, this.#EventSource, topics, handlers as SubscribeHandlers, options, () => this.#streams.delete(stream));
+    const stream = new StreamConnection(this, this.#EventSource, topics, handlers as SubscribeHandlers, options, () =>
+      this.#streams.delete(stream),
+    );
     this.#streams.add(stream);
     stream.start();
     return stream;

@@ -20,7 +20,10 @@ const METHODS: ReadonlySet<CallMethod> = new Set(['login', 'logout', 'restore', 
  * once, here, so tabs never race each other with the same rotating refresh token.
  * @param scope the SharedWorker global (`self`).
  */
-export function hostSharedWorker(scope: { onconnect: ((event: MessageEvent) => void) | null }, options: NotifyClientOptions = {}): NotifyClient {
+export function hostSharedWorker(
+  scope: { onconnect: ((event: MessageEvent) => void) | null },
+  options: NotifyClientOptions = {},
+): NotifyClient {
   const client = new NotifyClient({ ...options, mode: 'cookie' });
   const ports = new Set<MessagePort>();
   const groups = new Map<string, Group>();

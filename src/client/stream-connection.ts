@@ -169,12 +169,14 @@ export class StreamConnection implements Subscription {
     const status = code ?? (opened ? undefined : await this.#probe());
     if (this.#stopped) return;
     if (status === 401) {
-      if (this.#authRetried || !this.client.canRefresh) return this.#stop(new StreamStoppedError('unauthorized', 'The server refused the token.', { status }));
+      if (this.#authRetried || !this.client.canRefresh)
+        return this.#stop(new StreamStoppedError('unauthorized', 'The server refused the token.', { status }));
       this.#authRetried = true;
       if (await this.#refreshed(true)) this.#reconnectNow();
       return;
     }
-    if (status === 403) return this.#stop(new StreamStoppedError('forbidden', 'This account may not subscribe to these topics.', { status }));
+    if (status === 403)
+      return this.#stop(new StreamStoppedError('forbidden', 'This account may not subscribe to these topics.', { status }));
     if (status === 400 || status === 406) {
       return this.#stop(new StreamStoppedError('forbidden', 'The server refused this subscription as invalid.', { status }));
     }

@@ -12,9 +12,7 @@ export interface SessionInfo {
   readonly tokenExpiresAt: number;
 }
 
-export type AuthState =
-  | { readonly signedIn: true; readonly session: SessionInfo }
-  | { readonly signedIn: false; readonly reason?: string };
+export type AuthState = { readonly signedIn: true; readonly session: SessionInfo } | { readonly signedIn: false; readonly reason?: string };
 
 /** One published event as a subscriber receives it. */
 export interface NotifyEvent<T = unknown> {

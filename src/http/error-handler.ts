@@ -51,7 +51,8 @@ function toAppError(caught: unknown): AppError {
   const error = caught as { status?: unknown; statusCode?: unknown; type?: unknown; expose?: unknown } | null;
   const status = typeof error?.status === 'number' ? error.status : typeof error?.statusCode === 'number' ? error.statusCode : 500;
   if (status === 413) return new AppError(413, 'payload_too_large', 'The request body is too large.', { cause: caught });
-  if (status === 415) return new AppError(415, 'unsupported_media_type', 'The request body has an unsupported content type or charset.', { cause: caught });
+  if (status === 415)
+    return new AppError(415, 'unsupported_media_type', 'The request body has an unsupported content type or charset.', { cause: caught });
   // co-body (under koa-bodyparser) throws a SyntaxError with status 400 for bad JSON, and also for
   // valid JSON holding a `__proto__` key (prototype poisoning, refused by @hapi/bourne).
   if (status === 400 && caught instanceof SyntaxError && /prototype/.test(caught.message)) {

@@ -27,10 +27,32 @@ export class ServerMetrics {
   constructor(sources: MetricSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'notify_' });
-    new Gauge({ name: 'notify_open_streams', help: 'Open Server-Sent Events streams.', registers, collect() { this.set(sources.openStreams()); } });
-    new Gauge({ name: 'notify_history_events', help: 'Events held for Last-Event-ID replay.', registers, collect() { this.set(sources.historyEvents()); } });
-    this.#published = new Counter({ name: 'notify_events_published_total', help: 'Events accepted for publishing (idempotent repeats not counted).', registers });
-    this.#delivered = new Counter({ name: 'notify_events_delivered_total', help: 'Event deliveries to subscribers of this process (one per event and subscriber).', registers });
+    new Gauge({
+      name: 'notify_open_streams',
+      help: 'Open Server-Sent Events streams.',
+      registers,
+      collect() {
+        this.set(sources.openStreams());
+      },
+    });
+    new Gauge({
+      name: 'notify_history_events',
+      help: 'Events held for Last-Event-ID replay.',
+      registers,
+      collect() {
+        this.set(sources.historyEvents());
+      },
+    });
+    this.#published = new Counter({
+      name: 'notify_events_published_total',
+      help: 'Events accepted for publishing (idempotent repeats not counted).',
+      registers,
+    });
+    this.#delivered = new Counter({
+      name: 'notify_events_delivered_total',
+      help: 'Event deliveries to subscribers of this process (one per event and subscriber).',
+      registers,
+    });
     this.#latency = new Histogram({
       name: 'notify_publish_to_write_seconds',
       help: 'From a publish reaching the bus to the event being written to every local subscriber stream.',
@@ -38,9 +60,22 @@ export class ServerMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
-    this.#authFailures = new Counter({ name: 'notify_auth_failures_total', help: 'Refused authentications by reason.', labelNames: ['reason'], registers });
-    this.#slowConsumers = new Counter({ name: 'notify_slow_consumer_disconnects_total', help: 'Streams cut off because too many bytes waited for the client.', registers });
-    this.#renewals = new Counter({ name: 'notify_inband_renewals_total', help: 'Stream tokens renewed in-band (POST to renewUrl).', registers });
+    this.#authFailures = new Counter({
+      name: 'notify_auth_failures_total',
+      help: 'Refused authentications by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#slowConsumers = new Counter({
+      name: 'notify_slow_consumer_disconnects_total',
+      help: 'Streams cut off because too many bytes waited for the client.',
+      registers,
+    });
+    this.#renewals = new Counter({
+      name: 'notify_inband_renewals_total',
+      help: 'Stream tokens renewed in-band (POST to renewUrl).',
+      registers,
+    });
   }
 
   /** Called once per published event, after its fan-out. */

@@ -80,7 +80,12 @@ export async function connectRedisState(
       onError,
     });
     await relay.start();
-    const streamSlots = new RedisStreamSlots({ client: commands, keyPrefix: settings.keyPrefix, maxPerSubject: config.streams.maxStreamsPerUser, onError });
+    const streamSlots = new RedisStreamSlots({
+      client: commands,
+      keyPrefix: settings.keyPrefix,
+      maxPerSubject: config.streams.maxStreamsPerUser,
+      onError,
+    });
     opened.push({ close: () => streamSlots.stop() });
     let renewals: RenewalRelay | undefined;
     return {

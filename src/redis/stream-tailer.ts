@@ -47,7 +47,9 @@ export class StreamTailer {
     while (!this.stopped) {
       let reply: Array<[string, StreamEntry[]]> | null;
       try {
-        reply = (await this.client.xread('COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', this.key, this.lastId)) as Array<[string, StreamEntry[]]> | null;
+        reply = (await this.client.xread('COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', this.key, this.lastId)) as Array<
+          [string, StreamEntry[]]
+        > | null;
       } catch (error) {
         if (this.stopped) return;
         this.onError(error as Error);

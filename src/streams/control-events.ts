@@ -9,13 +9,16 @@ export const CONTROL_EVENT_TYPES = Object.freeze(['connected', 'reset', 'token-e
 
 export type CloseReason = 'token_expired' | 'revoked' | 'insufficient_scope' | 'shutdown';
 
-export function connectedEvent(retryMs: number, data: {
-  connectionId: string;
-  topics: readonly string[];
-  expiresAt: number;
-  renewUrl: string;
-  heartbeatMs: number;
-}): string {
+export function connectedEvent(
+  retryMs: number,
+  data: {
+    connectionId: string;
+    topics: readonly string[];
+    expiresAt: number;
+    renewUrl: string;
+    heartbeatMs: number;
+  },
+): string {
   return frameEvent({
     retry: retryMs,
     event: 'connected',

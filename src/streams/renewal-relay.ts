@@ -119,7 +119,9 @@ export class RenewalRelay {
         reply = { rid: request.rid, error: { status: appError.status, code: appError.code, message: appError.message } };
       }
     }
-    await this.options.commands.publish(`${this.options.keyPrefix}renewals:${request.from}`, JSON.stringify(reply)).catch((error: Error) => this.options.onError(error));
+    await this.options.commands
+      .publish(`${this.options.keyPrefix}renewals:${request.from}`, JSON.stringify(reply))
+      .catch((error: Error) => this.options.onError(error));
   }
 }
 

@@ -49,8 +49,7 @@ export class SessionRegistry {
       this.heartbeatTimer.unref();
     }
     this.stopListening = options.revocations.onRevoke((revocation) => {
-      const affected =
-        revocation.kind === 'session' ? this.bySessionId.get(revocation.sessionId) : this.bySubject.get(revocation.subject);
+      const affected = revocation.kind === 'session' ? this.bySessionId.get(revocation.sessionId) : this.bySubject.get(revocation.subject);
       if (affected === undefined) return;
       for (const session of [...affected]) {
         if (options.revocations.isRevoked(session.tokenClaims)) session.close('revoked');

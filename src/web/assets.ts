@@ -39,7 +39,9 @@ export function loadWebAssets(): Promise<Map<string, WebAsset>> {
 async function load(): Promise<Map<string, WebAsset>> {
   const assets = new Map<string, WebAsset>();
   const add = (name: string, body: Buffer) => assets.set(name, { type: TYPES[path.extname(name)] ?? 'application/octet-stream', body });
-  const staticDir = existsSync(path.join(here, 'static')) ? path.join(here, 'static') : path.resolve(here, '..', '..', 'src', 'web', 'static');
+  const staticDir = existsSync(path.join(here, 'static'))
+    ? path.join(here, 'static')
+    : path.resolve(here, '..', '..', 'src', 'web', 'static');
   for (const name of readdirSync(staticDir)) add(name, readFileSync(path.join(staticDir, name)));
   const prebuilt = path.join(here, 'public');
   if (existsSync(prebuilt)) {

@@ -14,7 +14,12 @@ let session: SessionInfo | undefined;
 let count = 0;
 const MAX_SHOWN = 200; // the feed is bounded: an open tab must not grow without end
 
-const STATE_TEXT: Record<StreamState, string> = { connecting: 'Connecting', open: 'Live', reconnecting: 'Reconnecting', stopped: 'Offline' };
+const STATE_TEXT: Record<StreamState, string> = {
+  connecting: 'Connecting',
+  open: 'Live',
+  reconnecting: 'Reconnecting',
+  stopped: 'Offline',
+};
 
 function setState(state: StreamState): void {
   $('state').dataset.state = state;
@@ -79,17 +84,21 @@ function start(s: SessionInfo): void {
   if (subscription !== undefined) return;
   const topics = topicsFor(s);
   $('topics').textContent = topics.join(', ');
-  subscription = client.subscribe(topics, {
-    event: render,
-    state: setState,
-    reset: () => {
-      $('reset-notice').hidden = false;
+  subscription = client.subscribe(
+    topics,
+    {
+      event: render,
+      state: setState,
+      reset: () => {
+        $('reset-notice').hidden = false;
+      },
+      stop: (error: NotifyClientError) => {
+        setState('stopped');
+        if (error.code === 'signed_out') signedOut();
+      },
     },
-    stop: (error: NotifyClientError) => {
-      setState('stopped');
-      if (error.code === 'signed_out') signedOut();
-    },
-  }, { types: ['notification', 'alert', 'greeting'] });
+    { types: ['notification', 'alert', 'greeting'] },
+  );
 }
 
 function signedOut(): void {
@@ -117,18 +126,26 @@ $('signin-form').addEventListener('submit', (event) => {
   button.disabled = true;
   error.hidden = true;
   const password = $<HTMLInputElement>('password');
-  client.login($<HTMLInputElement>('username').value, password.value).then(
-    (s) => {
-      password.value = '';
-      start(s);
-    },
-    (e: NotifyClientError) => {
-      error.textContent = e.code === 'invalid_credentials' ? 'The username or password is incorrect.' : e.code === 'rate_limited' ? 'Too many attempts; wait a little.' : 'The server could not be reached.';
-      error.hidden = false;
-    },
-  ).finally(() => {
-    button.disabled = false;
-  });
+  client
+    .login($<HTMLInputElement>('username').value, password.value)
+    .then(
+      (s) => {
+        password.value = '';
+        start(s);
+      },
+      (e: NotifyClientError) => {
+        error.textContent =
+          e.code === 'invalid_credentials'
+            ? 'The username or password is incorrect.'
+            : e.code === 'rate_limited'
+              ? 'Too many attempts; wait a little.'
+              : 'The server could not be reached.';
+        error.hidden = false;
+      },
+    )
+    .finally(() => {
+      button.disabled = false;
+    });
 });
 
 $('publish-form').addEventListener('submit', (event) => {
@@ -139,19 +156,22 @@ $('publish-form').addEventListener('submit', (event) => {
   button.disabled = true;
   error.hidden = ok.hidden = true;
   const message = $<HTMLTextAreaElement>('message');
-  client.publish([$<HTMLInputElement>('topic').value.trim()], { text: message.value }).then(
-    (result) => {
-      message.value = '';
-      ok.textContent = `Published (${result.id}).`;
-      ok.hidden = false;
-    },
-    (e: NotifyClientError) => {
-      error.textContent = e.message;
-      error.hidden = false;
-    },
-  ).finally(() => {
-    button.disabled = false;
-  });
+  client
+    .publish([$<HTMLInputElement>('topic').value.trim()], { text: message.value })
+    .then(
+      (result) => {
+        message.value = '';
+        ok.textContent = `Published (${result.id}).`;
+        ok.hidden = false;
+      },
+      (e: NotifyClientError) => {
+        error.textContent = e.message;
+        error.hidden = false;
+      },
+    )
+    .finally(() => {
+      button.disabled = false;
+    });
 });
 
 $('logout').addEventListener('click', () => {

@@ -8,15 +8,24 @@ import { openTcpStream, publish, waitUntil } from '../helpers/streams.js';
 import { expectError, httpRequest, rawExchange } from './attack-kit.js';
 
 /** POSTs a sign-in from a chosen loopback source address (127.0.0.0/8 all reach the server). */
-function loginFrom(url: string, localAddress: string, username: string, password: string): Promise<{ status: number; body: any; ms: number }> {
+function loginFrom(
+  url: string,
+  localAddress: string,
+  username: string,
+  password: string,
+): Promise<{ status: number; body: any; ms: number }> {
   const started = performance.now();
   const body = JSON.stringify({ username, password });
   return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/auth/login`, { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}'), ms: performance.now() - started }));
-    });
+    const req = http.request(
+      `${url}/auth/login`,
+      { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}'), ms: performance.now() - started }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -67,7 +76,9 @@ describe('attacks: abuse of resources', () => {
       const tokens = await Promise.all(['alice', 'bob', 'carol'].map(async (name) => (await t.login(name)).access_token));
       const open3 = tokens.map((token) => open(token));
       await Promise.all(open3.map((s) => s.waitFor((e) => e.type === 'connected')));
-      const res = await fetch(`${t.url}/events?topic=public/news`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${tokens[0]}` } });
+      const res = await fetch(`${t.url}/events?topic=public/news`, {
+        headers: { accept: 'text/event-stream', authorization: `Bearer ${tokens[0]}` },
+      });
       expect(res.status).to.equal(503);
       expect(res.headers.get('retry-after')).to.match(/^\d+$/);
       expect(((await res.json()) as { error: string }).error).to.equal('server_busy');
@@ -80,11 +91,21 @@ describe('attacks: abuse of resources', () => {
   describe('sign-in throttling', () => {
     let t: TestServer;
     before(async () => {
-      t = await startServer({ LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: '3', LOGIN_MAX_PER_ACCOUNT: '5', LOGIN_MAX_PER_ADDRESS: '1000', SCRYPT_LOG_N: '14' });
+      t = await startServer({
+        LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: '3',
+        LOGIN_MAX_PER_ACCOUNT: '5',
+        LOGIN_MAX_PER_ADDRESS: '1000',
+        SCRYPT_LOG_N: '14',
+      });
       await t.addAccount('victim', ['user']);
       // Stored with the server's own cost (SCRYPT_LOG_N), as every hash the server writes is.
       await t.server.users.add({ name: 'target', kind: 'user', roles: ['user'], passwordHash: await hashPassword(PASSWORD, { logN: 14 }) });
-      await t.server.users.add({ name: 'slowhash', kind: 'user', roles: ['user'], passwordHash: await hashPassword(PASSWORD, { logN: 15 }) });
+      await t.server.users.add({
+        name: 'slowhash',
+        kind: 'user',
+        roles: ['user'],
+        passwordHash: await hashPassword(PASSWORD, { logN: 15 }),
+      });
     });
     after(() => t.close());
 
@@ -123,7 +144,9 @@ describe('attacks: abuse of resources', () => {
           times[kind]!.push(res.ms);
         }
       }
-      expect([...bodies]).to.deep.equal([JSON.stringify({ error: 'invalid_credentials', error_description: 'The username or password is incorrect.' })]);
+      expect([...bodies]).to.deep.equal([
+        JSON.stringify({ error: 'invalid_credentials', error_description: 'The username or password is incorrect.' }),
+      ]);
       const wrong = median(times.wrong!);
       for (const kind of ['unknown', 'malformed']) {
         const ratio = median(times[kind]!) / wrong;
@@ -158,7 +181,10 @@ describe('attacks: abuse of resources', () => {
       this.timeout(8000);
       const { host } = new URL(t.url);
       const head = httpRequest('POST', '/auth/login', host, { 'Content-Type': 'application/json', 'Content-Length': '1000' });
-      const res = await rawExchange(t.url, [head, ...'{"username":"alice","password":"'.split(''), ...Array(1000).fill('a')], { gapMs: 200, timeoutMs: 7000 });
+      const res = await rawExchange(t.url, [head, ...'{"username":"alice","password":"'.split(''), ...Array(1000).fill('a')], {
+        gapMs: 200,
+        timeoutMs: 7000,
+      });
       expect(res.status).to.equal(408);
       expect(res.headers.connection).to.equal('close');
       expect(res.json?.error).to.equal('request_timeout');
@@ -186,7 +212,10 @@ describe('attacks: abuse of resources', () => {
       await stalled.readUntil('event: connected');
       // The reading subscriber counts events without keeping them, so the test's own heap stays small.
       const controller = new AbortController();
-      const res = await fetch(`${t.url}/events?topic=public/burst`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${alice}` }, signal: controller.signal });
+      const res = await fetch(`${t.url}/events?topic=public/burst`, {
+        headers: { accept: 'text/event-stream', authorization: `Bearer ${alice}` },
+        signal: controller.signal,
+      });
       let received = 0;
       let tail = '';
       const decoder = new TextDecoder();
@@ -217,7 +246,11 @@ describe('attacks: abuse of resources', () => {
       const total = 3000;
       try {
         for (let n = 0; n < total; n += 20) {
-          await Promise.all(Array.from({ length: 20 }, (_, i) => publish(t.url, newsroom, { topics: ['public/burst'], type: 'tick', data: { n: n + i, payload } })));
+          await Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+              publish(t.url, newsroom, { topics: ['public/burst'], type: 'tick', data: { n: n + i, payload } }),
+            ),
+          );
           if (n % 200 === 0) peak = Math.max(peak, retained());
         }
         await waitUntil(() => received === total, 40_000, `the reading subscriber to get every event (has ${received})`);
@@ -232,7 +265,7 @@ describe('attacks: abuse of resources', () => {
       stalled.socket.on('data', (chunk: Buffer) => (stalledBytes += chunk.length));
       stalled.socket.resume();
       await waitUntil(() => stalled.isClosed(), 3000, 'the stalled subscriber to be cut off');
-      expect(stalledBytes).to.be.below(total * payload.length / 4);
+      expect(stalledBytes).to.be.below((total * payload.length) / 4);
     });
   });
 });

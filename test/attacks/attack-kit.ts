@@ -21,11 +21,13 @@ export function jws(header: object, payload: object | string, signer: (input: st
   return `${input}.${typeof signature === 'string' ? signature : b64url(signature)}`;
 }
 
-export const hmacSigner = (alg: 'sha256' | 'sha384' | 'sha512', key: Buffer | string) => (input: string) => createHmac(alg, key).update(input).digest();
+export const hmacSigner = (alg: 'sha256' | 'sha384' | 'sha512', key: Buffer | string) => (input: string) =>
+  createHmac(alg, key).update(input).digest();
 /** Ed25519 (EdDSA) with a KeyObject. */
 export const ed25519Signer = (key: KeyObject) => (input: string) => cryptoSign(null, Buffer.from(input), key);
 /** ES256: JOSE wants the raw r||s form (RFC 7518 §3.4), not DER. */
-export const es256Signer = (key: KeyObject) => (input: string) => cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+export const es256Signer = (key: KeyObject) => (input: string) =>
+  cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
 
 /** Decodes the payload of a compact JWS without verifying it. */
 export function payloadOf(token: string): Record<string, unknown> {
@@ -38,7 +40,12 @@ export function headerOf(token: string): Record<string, unknown> {
 export type Answer = Awaited<ReturnType<typeof readJson>>;
 
 /** `GET /events?topic=...` with a bearer token: the protected resource every forgery is aimed at. */
-export async function subscribeWith(baseUrl: string, token: string, topic = 'public/news', headers: Record<string, string> = {}): Promise<Answer> {
+export async function subscribeWith(
+  baseUrl: string,
+  token: string,
+  topic = 'public/news',
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const controller = new AbortController();
   const res = await fetch(`${baseUrl}/events?topic=${encodeURIComponent(topic)}`, {
     headers: { accept: 'text/event-stream', authorization: `Bearer ${token}`, ...headers },

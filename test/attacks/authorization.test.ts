@@ -48,7 +48,8 @@ describe('attacks: authorisation', () => {
   after(() => t.close());
 
   /** The raw query string is sent as is: the test, not fetch, decides the encoding. */
-  const subscribeRaw = (rawQuery: string, token = alice, headers: Record<string, string> = {}) => getEvents(t.url, `?${rawQuery}`, token, headers);
+  const subscribeRaw = (rawQuery: string, token = alice, headers: Record<string, string> = {}) =>
+    getEvents(t.url, `?${rawQuery}`, token, headers);
 
   it('answers 403 insufficient_scope when a subscribe-only user publishes, and publishes nothing', async () => {
     const watcher = openStream(`${t.url}/events?topic=public/news`, newsroom);
@@ -65,7 +66,7 @@ describe('attacks: authorisation', () => {
     'dot-dot segments': ['topic=users/alice/../bob/inbox', 400, 'invalid_selector'],
     '%2F for the slashes': ['topic=users%2Fbob%2Finbox', 403, 'insufficient_scope'],
     'double-encoded %252F': ['topic=users%252Fbob%252Finbox', 400, 'invalid_selector'],
-    'backslashes': ['topic=users%5Cbob%5Cinbox', 400, 'invalid_selector'],
+    backslashes: ['topic=users%5Cbob%5Cinbox', 400, 'invalid_selector'],
     'a Cyrillic look-alike of alice': ['topic=users/%D0%B0lice/inbox', 400, 'invalid_selector'],
     'an NFD spelling (e + combining acute)': ['topic=users/alice/cafe%CC%81', 400, 'invalid_selector'],
     'a zero-width space': ['topic=users/ali%E2%80%8Bce/inbox', 400, 'invalid_selector'],
@@ -98,7 +99,9 @@ describe('attacks: authorisation', () => {
   });
 
   it('refuses a publish whose body claims another publisher or subject (unknown fields), and publishes nothing', async () => {
-    const res = await readJson(await postJson(`${t.url}/events`, { topics: ['public/news'], data: 1, publisher: 'admin', sub: 'admin' }, newsroom));
+    const res = await readJson(
+      await postJson(`${t.url}/events`, { topics: ['public/news'], data: 1, publisher: 'admin', sub: 'admin' }, newsroom),
+    );
     expectError(res, 400, 'invalid_request');
   });
 

@@ -7,7 +7,16 @@ import { pino } from 'pino';
 import { hashPassword } from '../../src/auth/password.js';
 import { createNotifyServer, type NotifyServer } from '../../src/server.js';
 import { form, setCookies } from '../helpers/auth.js';
-import { openStream, PASSWORD, postJson, startServer, TEST_LOG_N, testConfig, type StreamClient, type TestServer } from '../helpers/server.js';
+import {
+  openStream,
+  PASSWORD,
+  postJson,
+  startServer,
+  TEST_LOG_N,
+  testConfig,
+  type StreamClient,
+  type TestServer,
+} from '../helpers/server.js';
 import { openRawStream, publish, readJson } from '../helpers/streams.js';
 import { expectError, subscribeWith } from './attack-kit.js';
 
@@ -38,7 +47,13 @@ describe('attacks: cookies, CORS and CSRF', () => {
   after(() => t.close());
 
   const publishWithCookie = async (headers: Record<string, string>) =>
-    readJson(await fetch(`${t.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json', cookie, ...headers }, body: JSON.stringify({ topics: ['public/news'], data: 1 }) }));
+    readJson(
+      await fetch(`${t.url}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie, ...headers },
+        body: JSON.stringify({ topics: ['public/news'], data: 1 }),
+      }),
+    );
 
   const crossSite: Record<string, Record<string, string>> = {
     'Sec-Fetch-Site: cross-site and no Origin': { 'sec-fetch-site': 'cross-site' },
@@ -72,7 +87,9 @@ describe('attacks: cookies, CORS and CSRF', () => {
   it('uses the Authorization header alone when header, cookie and query all carry tokens: the query one is refused, never merged', async () => {
     const alice = (await t.login('alice')).access_token;
     const res = await readJson(
-      await fetch(`${t.url}/events?topic=public/news&access_token=${alice}`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${alice}`, cookie } }),
+      await fetch(`${t.url}/events?topic=public/news&access_token=${alice}`, {
+        headers: { accept: 'text/event-stream', authorization: `Bearer ${alice}`, cookie },
+      }),
     );
     expectError(res, 400, 'invalid_request');
     // Header + cookie of different users: the header decides (newsroom, the cookie's owner, may not read alice's inbox).
@@ -87,8 +104,16 @@ describe('attacks: cookies, CORS and CSRF', () => {
       await fetch(`${t.url}/no/such/route`),
       await fetch(`${t.url}/events?topic=public/news`, { headers: { authorization: 'Bearer x.y.z' } }),
       await fetch(`${t.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }),
-      await fetch(`${t.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) }),
-      await fetch(`${t.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${alice}` }, body: '{"topics":["public/news"],"data":1}' }),
+      await fetch(`${t.url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'alice', password: PASSWORD }),
+      }),
+      await fetch(`${t.url}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${alice}` },
+        body: '{"topics":["public/news"],"data":1}',
+      }),
     ];
     for (const res of answers) {
       const where = `${res.url} ${res.status}`;
@@ -116,16 +141,43 @@ describe('attacks: cookies, CORS and CSRF', () => {
       server = await createNotifyServer(testConfig(dataDir), { logger: pino({ level: 'trace' }, sink) });
       const { port } = await server.listen();
       const url = `http://127.0.0.1:${port}`;
-      await server.users.add({ name: 'alice', kind: 'user', roles: ['user'], passwordHash: await hashPassword(PASSWORD, { logN: TEST_LOG_N }) });
-      const login = await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PASSWORD }) });
+      await server.users.add({
+        name: 'alice',
+        kind: 'user',
+        roles: ['user'],
+        passwordHash: await hashPassword(PASSWORD, { logN: TEST_LOG_N }),
+      });
+      const login = await fetch(`${url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'alice', password: PASSWORD }),
+      });
       const tokens = (await login.json()) as { access_token: string; refresh_token: string };
       await fetch(`${url}/events?topic=public/news&access_token=${tokens.access_token}`);
-      await fetch(`${url}/events`, { method: 'POST', headers: { 'content-type': 'application/json', cookie: `notify_at=${tokens.access_token}; notify_rt=${tokens.refresh_token}` }, body: '{}' });
-      await fetch(`${url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }) });
-      await fetch(`${url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'wrong password 123' }) });
+      await fetch(`${url}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie: `notify_at=${tokens.access_token}; notify_rt=${tokens.refresh_token}` },
+        body: '{}',
+      });
+      await fetch(`${url}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }),
+      });
+      await fetch(`${url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'alice', password: 'wrong password 123' }),
+      });
       const log = lines.join('');
       expect(log).to.contain('"path":"/events"');
-      for (const secret of [tokens.access_token, tokens.access_token.split('.')[2]!, tokens.refresh_token, PASSWORD, 'wrong password 123']) {
+      for (const secret of [
+        tokens.access_token,
+        tokens.access_token.split('.')[2]!,
+        tokens.refresh_token,
+        PASSWORD,
+        'wrong password 123',
+      ]) {
         expect(log).to.not.contain(secret);
       }
     } finally {
@@ -150,14 +202,28 @@ describe('attacks: SSE field injection', () => {
   });
   after(() => t.close());
 
-  for (const [what, type] of Object.entries({ CR: 'a\rb', LF: 'a\nid: 1', CRLF: 'a\r\nretry: 1', NUL: 'a\u0000b', 'a colon-led comment': ':x\nevent: closed' })) {
+  for (const [what, type] of Object.entries({
+    CR: 'a\rb',
+    LF: 'a\nid: 1',
+    CRLF: 'a\r\nretry: 1',
+    NUL: 'a\u0000b',
+    'a colon-led comment': ':x\nevent: closed',
+  })) {
     it(`answers 400 invalid_event_type when the event type holds ${what}`, async () => {
-      expectError(await readJson(await postJson(`${t.url}/events`, { topics: ['public/news'], type, data: 1 }, newsroom)), 400, 'invalid_event_type');
+      expectError(
+        await readJson(await postJson(`${t.url}/events`, { topics: ['public/news'], type, data: 1 }, newsroom)),
+        400,
+        'invalid_event_type',
+      );
     });
   }
 
   it('answers 400 when the idempotency key (echoed as no SSE field, but stored) holds CR LF', async () => {
-    expectError(await readJson(await postJson(`${t.url}/events`, { topics: ['public/news'], idempotencyKey: 'k\r\nid: 9', data: 1 }, newsroom)), 400, 'invalid_request');
+    expectError(
+      await readJson(await postJson(`${t.url}/events`, { topics: ['public/news'], idempotencyKey: 'k\r\nid: 9', data: 1 }, newsroom)),
+      400,
+      'invalid_request',
+    );
   });
 
   it('delivers data full of line breaks and forged fields as exactly one event with exactly that data', async () => {
@@ -174,7 +240,10 @@ describe('attacks: SSE field injection', () => {
   });
 
   it('does not let a hostile ?lastEventId= with encoded CR LF add fields to the stream', async () => {
-    const raw = await openRawStream(`${t.url}/events?topic=public/news&lastEventId=${encodeURIComponent('1-1\r\nevent: closed\r\ndata: x')}`, newsroom);
+    const raw = await openRawStream(
+      `${t.url}/events?topic=public/news&lastEventId=${encodeURIComponent('1-1\r\nevent: closed\r\ndata: x')}`,
+      newsroom,
+    );
     await raw.waitForText((s) => s.includes('event: connected'));
     await new Promise((r) => setTimeout(r, 200));
     const text = raw.text();

@@ -72,7 +72,12 @@ describe('attacks: token forgery and algorithms', () => {
 
   it('refuses alg "none" that keeps the original signature', async () => {
     const signature = valid.split('.')[2]!;
-    expectInvalidToken(await subscribeWith(t.url, jws({ ...header, alg: 'none' }, claims, () => signature)));
+    expectInvalidToken(
+      await subscribeWith(
+        t.url,
+        jws({ ...header, alg: 'none' }, claims, () => signature),
+      ),
+    );
   });
 
   it('refuses a token whose signature is stripped (header.payload.)', async () => {
@@ -117,7 +122,9 @@ describe('attacks: token forgery and algorithms', () => {
     const publicForms = async (): Promise<Record<string, Buffer | string>> => {
       const jwks = (await (await fetch(`${t.url}/.well-known/jwks.json`)).json()) as { keys: Array<Record<string, string>> };
       const jwk = jwks.keys[0]!;
-      const pem = createPublicKey({ key: jwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+      const pem = createPublicKey({ key: jwk as never, format: 'jwk' })
+        .export({ type: 'spki', format: 'pem' })
+        .toString();
       return { 'the JWK JSON': JSON.stringify(jwk), 'the SPKI PEM': pem, 'the raw x bytes': Buffer.from(jwk.x!, 'base64url') };
     };
 
@@ -208,7 +215,10 @@ describe('attacks: token forgery and algorithms', () => {
   it('answers a 100 KB bearer token with 431 header_too_large, never 500', async () => {
     const { host } = new URL(t.url);
     const res = await rawExchange(t.url, [
-      httpRequest('GET', '/events?topic=public/news', host, { Accept: 'text/event-stream', Authorization: `Bearer ${'A'.repeat(100 * 1024)}` }),
+      httpRequest('GET', '/events?topic=public/news', host, {
+        Accept: 'text/event-stream',
+        Authorization: `Bearer ${'A'.repeat(100 * 1024)}`,
+      }),
     ]);
     expect(res.status).to.equal(431);
     expect(res.json?.error).to.equal('header_too_large');

@@ -29,13 +29,19 @@ describe('attacks: hostile input', () => {
   after(() => t.close());
 
   const login = (body: string | Buffer, contentType = 'application/json') =>
-    rawExchange(t.url, [httpRequest('POST', '/auth/login', host, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(body)) }), body]);
+    rawExchange(t.url, [
+      httpRequest('POST', '/auth/login', host, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(body)) }),
+      body,
+    ]);
 
   it('answers 413 to a 50 MB Content-Length at once, having read almost none of it', async () => {
     const started = Date.now();
     const res = await rawExchange(
       t.url,
-      [httpRequest('POST', '/auth/login', host, { 'Content-Type': 'application/json', 'Content-Length': String(50 * 1024 * 1024) }), '{"username":"'],
+      [
+        httpRequest('POST', '/auth/login', host, { 'Content-Type': 'application/json', 'Content-Length': String(50 * 1024 * 1024) }),
+        '{"username":"',
+      ],
       { timeoutMs: 3000 },
     );
     expect(res.status).to.equal(413);
@@ -47,7 +53,14 @@ describe('attacks: hostile input', () => {
     const chunk = `${(16 * 1024).toString(16)}\r\n${'a'.repeat(16 * 1024)}\r\n`;
     const res = await rawExchange(
       t.url,
-      [httpRequest('POST', '/events', host, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', Authorization: `Bearer ${newsroom}` }), ...Array(400).fill(chunk)],
+      [
+        httpRequest('POST', '/events', host, {
+          'Content-Type': 'application/json',
+          'Transfer-Encoding': 'chunked',
+          Authorization: `Bearer ${newsroom}`,
+        }),
+        ...Array(400).fill(chunk),
+      ],
       { gapMs: 2, timeoutMs: 8000 },
     );
     expect(res.status).to.equal(413);
@@ -58,7 +71,11 @@ describe('attacks: hostile input', () => {
   it('answers 400 to JSON nested 20,000 levels deep as event data, and 400 to a deep login body', async () => {
     const deep = `${'['.repeat(20_000)}${']'.repeat(20_000)}`;
     const publish = await readJson(
-      await fetch(`${t.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${newsroom}` }, body: `{"topics":["public/news"],"data":${deep}}` }),
+      await fetch(`${t.url}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${newsroom}` },
+        body: `{"topics":["public/news"],"data":${deep}}`,
+      }),
     );
     expectError(publish, 400, 'invalid_request');
     const res = await login(`{"username":"alice","password":${deep}}`);
@@ -83,7 +100,13 @@ describe('attacks: hostile input', () => {
     expect(res.status).to.equal(415);
     expect(res.json.error).to.equal('unsupported_media_type');
     const gz = await rawExchange(t.url, [
-      httpRequest('POST', '/auth/login', host, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Content-Length': '4' }, 'abcd'),
+      httpRequest(
+        'POST',
+        '/auth/login',
+        host,
+        { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Content-Length': '4' },
+        'abcd',
+      ),
     ]);
     expect(gz.status).to.equal(415);
     expect(gz.json.error).to.equal('unsupported_media_type');
@@ -105,18 +128,30 @@ describe('attacks: hostile input', () => {
 
   it('answers 400 invalid_encoding to a lone surrogate escape in a JSON string (\\ud800)', async () => {
     const res = await readJson(
-      await fetch(`${t.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${newsroom}` }, body: '{"topics":["public/news"],"data":"x\\ud800y"}' }),
+      await fetch(`${t.url}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${newsroom}` },
+        body: '{"topics":["public/news"],"data":"x\\ud800y"}',
+      }),
     );
     expectError(res, 400, 'invalid_encoding');
   });
 
   it('answers 400 to __proto__ and constructor.prototype keys, in JSON and in form bodies, and pollutes nothing', async () => {
     const json = await readJson(
-      await fetch(`${t.url}/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${newsroom}` }, body: '{"topics":["public/news"],"data":{"a":{"__proto__":{"polluted":1}}}}' }),
+      await fetch(`${t.url}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${newsroom}` },
+        body: '{"topics":["public/news"],"data":{"a":{"__proto__":{"polluted":1}}}}',
+      }),
     );
     expectError(json, 400, 'invalid_request');
     const formRes = await readJson(
-      await fetch(`${t.url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&__proto__[admin]=1&refresh_token=x' }),
+      await fetch(`${t.url}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=refresh_token&__proto__[admin]=1&refresh_token=x',
+      }),
     );
     expect(formRes.status).to.equal(400);
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
@@ -124,13 +159,26 @@ describe('attacks: hostile input', () => {
   });
 
   it('answers 400 invalid_request to unknown fields on sign-in and publish', async () => {
-    expectError(await readJson(await postJson(`${t.url}/auth/login`, { username: 'alice', password: PASSWORD, role: 'admin' })), 400, 'invalid_request');
-    expectError(await readJson(await postJson(`${t.url}/events`, { topics: ['public/news'], data: 1, topic: 'users/x' }, newsroom)), 400, 'invalid_request');
+    expectError(
+      await readJson(await postJson(`${t.url}/auth/login`, { username: 'alice', password: PASSWORD, role: 'admin' })),
+      400,
+      'invalid_request',
+    );
+    expectError(
+      await readJson(await postJson(`${t.url}/events`, { topics: ['public/news'], data: 1, topic: 'users/x' }, newsroom)),
+      400,
+      'invalid_request',
+    );
   });
 
   it('answers 400 invalid_request when grant_type is repeated, in either order', async () => {
-    for (const body of ['grant_type=client_credentials&grant_type=refresh_token', 'grant_type=refresh_token&grant_type=refresh_token&refresh_token=x']) {
-      const res = await readJson(await fetch(`${t.url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }));
+    for (const body of [
+      'grant_type=client_credentials&grant_type=refresh_token',
+      'grant_type=refresh_token&grant_type=refresh_token&refresh_token=x',
+    ]) {
+      const res = await readJson(
+        await fetch(`${t.url}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }),
+      );
       expectError(res, 400, 'invalid_request');
     }
   });
@@ -147,7 +195,14 @@ describe('attacks: hostile input', () => {
     // 8 KiB chunks of 0xFF bytes (never valid UTF-8), 320 KiB per client: over the limit and not text.
     const chunk = Buffer.concat([Buffer.from(`${(8 * 1024).toString(16)}\r\n`), Buffer.alloc(8 * 1024, 0xff), Buffer.from('\r\n')]);
     const attackers = Array.from({ length: 20 }, () =>
-      rawExchange(t.url, [httpRequest('POST', '/auth/login', host, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' }), ...Array(40).fill(chunk)], { gapMs: 5, timeoutMs: 8000 }).catch(() => undefined),
+      rawExchange(
+        t.url,
+        [
+          httpRequest('POST', '/auth/login', host, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' }),
+          ...Array(40).fill(chunk),
+        ],
+        { gapMs: 5, timeoutMs: 8000 },
+      ).catch(() => undefined),
     );
     const latencies: number[] = [];
     for (let i = 0; i < 10; i++) {
@@ -174,7 +229,13 @@ describe('attacks: hostile input', () => {
 
   it('answers 400 to a request smuggling attempt with both Content-Length and Transfer-Encoding', async () => {
     const res = await rawExchange(t.url, [
-      httpRequest('POST', '/auth/login', host, { 'Content-Type': 'application/json', 'Content-Length': '4', 'Transfer-Encoding': 'chunked' }, '0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n'),
+      httpRequest(
+        'POST',
+        '/auth/login',
+        host,
+        { 'Content-Type': 'application/json', 'Content-Length': '4', 'Transfer-Encoding': 'chunked' },
+        '0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n',
+      ),
     ]);
     expect(res.status).to.equal(400);
     expect(res.json.error).to.equal('bad_request');

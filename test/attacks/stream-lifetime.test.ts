@@ -26,7 +26,8 @@ describe('attacks: stream lifetime, refresh and revocation', () => {
         body: form({ grant_type: 'refresh_token', refresh_token: token }),
       }),
     );
-  const closedReason = async (stream: StreamClient, timeoutMs = 5000) => JSON.parse((await stream.waitFor((e) => e.type === 'closed', timeoutMs)).data).reason as string;
+  const closedReason = async (stream: StreamClient, timeoutMs = 5000) =>
+    JSON.parse((await stream.waitFor((e) => e.type === 'closed', timeoutMs)).data).reason as string;
 
   before(async () => {
     // Access tokens live 2 s, no clock tolerance; refresh tokens idle out after 1 s.
@@ -102,7 +103,11 @@ describe('attacks: stream lifetime, refresh and revocation', () => {
     const { access_token: erin, refresh_token: erinRefresh } = await t.login('erin');
     const [h, p] = erin.split('.');
     for (const token of [`${h}.${p}.AAAA`, `${h}.${p}.x.y.z`, 'garbage']) {
-      const res = await fetch(`${t.url}/auth/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form({ token }) });
+      const res = await fetch(`${t.url}/auth/revoke`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form({ token }),
+      });
       expect(res.status, token).to.equal(200);
       expect(await res.text()).to.equal('');
     }

@@ -17,7 +17,25 @@ function selfSigned(dir: string): { cert: string; key: string } {
   const key = path.join(dir, 'key.pem');
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
     { stdio: 'ignore' },
   );
   return { cert, key };
@@ -68,7 +86,14 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'notify-tls-'));
     const { cert, key } = selfSigned(dir);
     ca = readFileSync(cert);
-    t = await startServer({ TLS_CERT_FILE: cert, TLS_KEY_FILE: key, STREAM_BUFFER_BYTES: '65536', HISTORY_SIZE: '0', MAX_BODY_BYTES: '1048576', MAX_DATA_BYTES: '65536' });
+    t = await startServer({
+      TLS_CERT_FILE: cert,
+      TLS_KEY_FILE: key,
+      STREAM_BUFFER_BYTES: '65536',
+      HISTORY_SIZE: '0',
+      MAX_BODY_BYTES: '1048576',
+      MAX_DATA_BYTES: '65536',
+    });
     port = Number(new URL(t.url).port);
     origin = `https://127.0.0.1:${port}`;
     await t.addAccount('alice', ['user']);
@@ -83,7 +108,11 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
   });
 
   const login = async (session: http2.ClientHttp2Session, username: string, cookie = false) =>
-    h2request(session, { ':method': 'POST', ':path': '/auth/login', 'content-type': 'application/json' }, JSON.stringify({ username, password: PASSWORD, cookie }));
+    h2request(
+      session,
+      { ':method': 'POST', ':path': '/auth/login', 'content-type': 'application/json' },
+      JSON.stringify({ username, password: PASSWORD, cookie }),
+    );
 
   it('speaks HTTP/2 (ALPN h2) and sends HSTS, nosniff and no-referrer on every answer', async () => {
     const session = connect();
@@ -182,18 +211,24 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
     const session = connect();
     const alice = JSON.parse((await login(session, 'alice')).body).access_token as string;
     const text = await new Promise<string>((resolve, reject) => {
-      const req = https.get(`${origin}/events?topic=public/news`, { ca, headers: { accept: 'text/event-stream', authorization: `Bearer ${alice}` } }, (res) => {
-        let received = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => {
-          received += chunk;
-          if (received.includes('event: connected')) {
-            req.destroy();
-            resolve(`${res.statusCode} ${res.headers['content-type']}\n${received}`);
-          }
-        });
-      });
-      req.on('error', (error) => (error.message.includes('aborted') || (error as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(error)));
+      const req = https.get(
+        `${origin}/events?topic=public/news`,
+        { ca, headers: { accept: 'text/event-stream', authorization: `Bearer ${alice}` } },
+        (res) => {
+          let received = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk) => {
+            received += chunk;
+            if (received.includes('event: connected')) {
+              req.destroy();
+              resolve(`${res.statusCode} ${res.headers['content-type']}\n${received}`);
+            }
+          });
+        },
+      );
+      req.on('error', (error) =>
+        error.message.includes('aborted') || (error as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(error),
+      );
     });
     expect(text).to.match(/^200 text\/event-stream; charset=utf-8\nretry: \d+\n/);
   });
@@ -204,7 +239,11 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
     const newsroom = JSON.parse((await login(publisher, 'newsroom')).body).access_token as string;
     const stalledSession = connect();
     const alice = JSON.parse((await login(stalledSession, 'alice')).body).access_token as string;
-    const stalled = stalledSession.request({ ':path': '/events?topic=public/h2burst', accept: 'text/event-stream', authorization: `Bearer ${alice}` });
+    const stalled = stalledSession.request({
+      ':path': '/events?topic=public/h2burst',
+      accept: 'text/event-stream',
+      authorization: `Bearer ${alice}`,
+    });
     let got = '';
     await new Promise<void>((resolve) => {
       const onData = (chunk: Buffer) => {
@@ -290,7 +329,11 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
       this.timeout(8000);
       const session = connect();
       const alice = JSON.parse((await login(session, 'alice')).body).access_token as string;
-      const stream = session.request({ ':path': '/events?topic=public/news', accept: 'text/event-stream', authorization: `Bearer ${alice}` });
+      const stream = session.request({
+        ':path': '/events?topic=public/news',
+        accept: 'text/event-stream',
+        authorization: `Bearer ${alice}`,
+      });
       stream.on('error', () => undefined);
       await new Promise<void>((resolve) => stream.once('data', () => resolve()));
       stream.close();
@@ -305,7 +348,11 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
       this.timeout(8000);
       const session = connect();
       const alice = JSON.parse((await login(session, 'alice')).body).access_token as string;
-      const stream = session.request({ ':path': '/events?topic=public/idle', accept: 'text/event-stream', authorization: `Bearer ${alice}` });
+      const stream = session.request({
+        ':path': '/events?topic=public/idle',
+        accept: 'text/event-stream',
+        authorization: `Bearer ${alice}`,
+      });
       let text = '';
       stream.setEncoding('utf8');
       stream.on('data', (chunk) => (text += chunk));
@@ -313,7 +360,11 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
       expect(session.closed || session.destroyed).to.equal(false);
       const publisher = connect();
       const newsroom = JSON.parse((await login(publisher, 'newsroom')).body).access_token as string;
-      await h2request(publisher, { ':method': 'POST', ':path': '/events', 'content-type': 'application/json', authorization: `Bearer ${newsroom}` }, JSON.stringify({ topics: ['public/idle'], type: 'late', data: 1 }));
+      await h2request(
+        publisher,
+        { ':method': 'POST', ':path': '/events', 'content-type': 'application/json', authorization: `Bearer ${newsroom}` },
+        JSON.stringify({ topics: ['public/idle'], type: 'late', data: 1 }),
+      );
       const deadline = Date.now() + 3000;
       while (!text.includes('event: late') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(text).to.contain('event: late');

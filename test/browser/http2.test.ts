@@ -45,7 +45,25 @@ describe('in Chromium over HTTPS with HTTP/2', function () {
     const key = path.join(dir, 'key.pem');
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
       { stdio: 'ignore' },
     );
     ca = readFileSync(cert);
@@ -53,7 +71,11 @@ describe('in Chromium over HTTPS with HTTP/2', function () {
     origin = `https://127.0.0.1:${new URL(t.url).port}`;
     await t.addAccount('alice', ['user']);
     await t.addAccount('newsroom', ['publisher']);
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, '--ignore-certificate-errors'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: [...CHROMIUM_ARGS, '--ignore-certificate-errors'],
+    });
   });
   after(async () => {
     await browser?.close();
@@ -65,11 +87,17 @@ describe('in Chromium over HTTPS with HTTP/2', function () {
     const page = await browser.newPage();
     // The docs page: its CSP allows same-origin connections (an API answer's CSP allows none).
     await page.goto(`${origin}/docs`);
-    expect(await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol)).to.equal('h2');
+    expect(
+      await page.evaluate(() => (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).nextHopProtocol),
+    ).to.equal('h2');
 
     // Sign in from the page: the access token goes into the HttpOnly __Host- cookie.
     const status = await page.evaluate(async (password) => {
-      const res = await fetch('/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password, cookie: true }) });
+      const res = await fetch('/auth/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'alice', password, cookie: true }),
+      });
       return res.status;
     }, PASSWORD);
     expect(status).to.equal(200);
@@ -95,7 +123,11 @@ describe('in Chromium over HTTPS with HTTP/2', function () {
       const res = await httpsJson(`${origin}/events`, { topics: ['public/news'], data: n }, ca, newsroom.body.access_token);
       expect(res.status).to.equal(201);
     }
-    await page.waitForFunction(() => (window as unknown as { received: string[][] }).received.every((seen) => seen.length === 5), undefined, { timeout: 10_000 });
+    await page.waitForFunction(
+      () => (window as unknown as { received: string[][] }).received.every((seen) => seen.length === 5),
+      undefined,
+      { timeout: 10_000 },
+    );
     const received = await page.evaluate(() => (window as unknown as { received: string[][] }).received);
     for (const seen of received) expect(seen).to.deep.equal(['1', '2', '3', '4', '5']);
     const protocols = await page.evaluate(() =>

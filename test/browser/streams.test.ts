@@ -12,7 +12,13 @@ interface Harness {
   stops: string[];
   connects: number;
   renewals: number;
-  start(options: { shared?: boolean; coordinated?: boolean; login?: { username: string; password: string }; topics: string[]; renew?: boolean }): Promise<string | undefined>;
+  start(options: {
+    shared?: boolean;
+    coordinated?: boolean;
+    login?: { username: string; password: string };
+    topics: string[];
+    renew?: boolean;
+  }): Promise<string | undefined>;
 }
 type HarnessWindow = Window & { harness: Harness };
 
@@ -35,12 +41,29 @@ async function waitFor(page: Page, predicate: (state: Awaited<ReturnType<typeof 
   }
 }
 
-async function signedInPage(context: BrowserContext, url: string, options: { shared?: boolean; coordinated?: boolean; renew?: boolean; login?: boolean } = {}): Promise<Page> {
+async function signedInPage(
+  context: BrowserContext,
+  url: string,
+  options: { shared?: boolean; coordinated?: boolean; renew?: boolean; login?: boolean } = {},
+): Promise<Page> {
   const page = await context.newPage();
   await openHarness(page, url);
   await page.evaluate(
-    (o) => (window as unknown as HarnessWindow).harness.start({ shared: o.shared, coordinated: o.coordinated, renew: o.renew, topics: ['users/alice/**', 'public/**'], login: o.login ? { username: 'alice', password: o.password } : undefined }),
-    { shared: options.shared ?? false, coordinated: options.coordinated ?? false, renew: options.renew ?? true, login: options.login ?? true, password: PASSWORD },
+    (o) =>
+      (window as unknown as HarnessWindow).harness.start({
+        shared: o.shared,
+        coordinated: o.coordinated,
+        renew: o.renew,
+        topics: ['users/alice/**', 'public/**'],
+        login: o.login ? { username: 'alice', password: o.password } : undefined,
+      }),
+    {
+      shared: options.shared ?? false,
+      coordinated: options.coordinated ?? false,
+      renew: options.renew ?? true,
+      login: options.login ?? true,
+      password: PASSWORD,
+    },
   );
   await waitFor(page, (s) => s.connects >= 1, 'connected');
   return page;

@@ -1,6 +1,13 @@
 import { expect } from 'chai';
 import { EventSource } from 'eventsource';
-import { NotifyClient, type NotifyEvent, type EventSourceConstructor, NotifyClientError, SignedOutError, StreamStoppedError } from '../../src/client/index.js';
+import {
+  NotifyClient,
+  type NotifyEvent,
+  type EventSourceConstructor,
+  NotifyClientError,
+  SignedOutError,
+  StreamStoppedError,
+} from '../../src/client/index.js';
 import { delay, startServer, type TestServer } from '../helpers/server.js';
 import { publish, waitUntil } from '../helpers/streams.js';
 
@@ -67,7 +74,10 @@ describe('NotifyClient (Node, bearer mode, real server)', () => {
     alice.onAuthChange((state) => states.push(state.signedIn));
     await t.server.users.setPasswordHash('alice', (await t.server.users.get('alice'))!.passwordHash); // revokes the sign-in
     await delay(50);
-    const error = await alice.refresh().then(() => undefined, (e: unknown) => e);
+    const error = await alice.refresh().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).to.be.instanceOf(SignedOutError);
     expect((error as SignedOutError).code).to.equal('signed_out');
     expect(alice.session).to.equal(undefined);
@@ -79,7 +89,10 @@ describe('NotifyClient (Node, bearer mode, real server)', () => {
     const again = await newsroom.publish(['public/news'], { n: 1 }, { idempotencyKey: 'same-key-1' });
     expect(first.duplicate).to.equal(false);
     expect(again).to.deep.equal({ ...first, duplicate: true });
-    const refused = await newsroom.publish(['users/alice/private', 'nope/x'], 1).then(() => undefined, (e: unknown) => e);
+    const refused = await newsroom.publish(['users/alice/private', 'nope/x'], 1).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(refused).to.be.instanceOf(NotifyClientError);
     expect((refused as NotifyClientError).code).to.equal('insufficient_scope');
   });
@@ -156,7 +169,11 @@ describe('NotifyClient (Node, bearer mode, real server)', () => {
     const resets: string[] = [];
     const received: unknown[] = [];
     let connects = 0;
-    alice.subscribe(['public/a'], { reset: (info) => resets.push(info.reason), event: (e) => received.push(e.data), connected: () => connects++ }, { lastEventId: old });
+    alice.subscribe(
+      ['public/a'],
+      { reset: (info) => resets.push(info.reason), event: (e) => received.push(e.data), connected: () => connects++ },
+      { lastEventId: old },
+    );
     await waitUntil(() => resets.length === 1, 3000, 'reset');
     expect(resets).to.deep.equal(['history_exhausted']);
     await waitUntil(() => connects === 1, 3000, 'connected');

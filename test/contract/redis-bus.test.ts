@@ -34,7 +34,13 @@ describe('RedisBus', () => {
   const all = [parseSelector('**')];
 
   async function bus(): Promise<RedisBus> {
-    const created = await RedisBus.connect({ url: TEST_REDIS_URL, keyPrefix, maxLen: 1000, historyTtlMs: 3_600_000, idempotencyTtlMs: 60_000 });
+    const created = await RedisBus.connect({
+      url: TEST_REDIS_URL,
+      keyPrefix,
+      maxLen: 1000,
+      historyTtlMs: 3_600_000,
+      idempotencyTtlMs: 60_000,
+    });
     buses.push(created);
     return created;
   }
@@ -90,7 +96,14 @@ describe('RedisBus', () => {
 
   it('answers history_exhausted once the sweep has trimmed events older than the TTL', async () => {
     let now = Date.now();
-    const a = await RedisBus.connect({ url: TEST_REDIS_URL, keyPrefix, maxLen: 1000, historyTtlMs: 1000, idempotencyTtlMs: 60_000, clock: () => now });
+    const a = await RedisBus.connect({
+      url: TEST_REDIS_URL,
+      keyPrefix,
+      maxLen: 1000,
+      historyTtlMs: 1000,
+      idempotencyTtlMs: 60_000,
+      clock: () => now,
+    });
     buses.push(a);
     const first = (await publish(a, 'a')).event;
     const old = (await publish(a, 'a')).event;

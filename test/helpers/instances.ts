@@ -66,7 +66,11 @@ export class Deployment {
 
   /** Starts an instance and resolves once it listens (its `listening` log line gives the port). */
   start(name: string, extra: Record<string, string> = {}): Promise<Instance> {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { cwd: ROOT, env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+      cwd: ROOT,
+      env: this.env(extra),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

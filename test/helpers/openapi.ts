@@ -71,9 +71,7 @@ function validatorFor(schema: object): ValidateFunction {
 }
 
 function formatErrors(errors: readonly ErrorObject[] | null | undefined): string {
-  return (errors ?? [])
-    .map((e) => `  - ${e.instancePath || '(root)'} ${e.message ?? e.keyword}${formatParams(e.params)}`)
-    .join('\n');
+  return (errors ?? []).map((e) => `  - ${e.instancePath || '(root)'} ${e.message ?? e.keyword}${formatParams(e.params)}`).join('\n');
 }
 
 function formatParams(params: Record<string, unknown>): string {

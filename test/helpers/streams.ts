@@ -140,10 +140,12 @@ export async function openTcpStream(baseUrl: string, pathAndQuery: string, token
   });
   socket.on('error', () => undefined);
   let closedFlag = false;
-  const closed = new Promise<void>((resolve) => socket.once('close', () => {
-    closedFlag = true;
-    resolve();
-  }));
+  const closed = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      closedFlag = true;
+      resolve();
+    }),
+  );
   socket.write(
     `GET ${pathAndQuery} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${token}\r\n\r\n`,
   );

@@ -3,7 +3,15 @@ import request from 'supertest';
 import { hashPassword } from '../../src/auth/password.js';
 import { basicAuth, cookieNamed, decodeJwt, form, isExpired, setCookies } from '../helpers/auth.js';
 import { expectResponseMatchesSpec, expectSseEventMatchesSpec } from '../helpers/openapi.js';
-import { openStream, PASSWORD, startServer, TEST_LOG_N, type StreamClient, type TestServer, type TokenResponse } from '../helpers/server.js';
+import {
+  openStream,
+  PASSWORD,
+  startServer,
+  TEST_LOG_N,
+  type StreamClient,
+  type TestServer,
+  type TokenResponse,
+} from '../helpers/server.js';
 
 /** Any response supertest gives. */
 type Res = request.Response;
@@ -53,13 +61,24 @@ describe('auth over HTTP', function () {
 
   const api = () => request(t.url);
   const publish = (token: string, topic = 'public/news') =>
-    api().post('/events').set('authorization', `Bearer ${token}`).send({ topics: [topic], data: 'hello' });
-  const refresh = (refreshToken: string) => api().post('/auth/token').type('form').send(form({ grant_type: 'refresh_token', refresh_token: refreshToken }));
+    api()
+      .post('/events')
+      .set('authorization', `Bearer ${token}`)
+      .send({ topics: [topic], data: 'hello' });
+  const refresh = (refreshToken: string) =>
+    api()
+      .post('/auth/token')
+      .type('form')
+      .send(form({ grant_type: 'refresh_token', refresh_token: refreshToken }));
   /** Signs in with `cookie: true`; returns the body and the two cookie values. */
   async function cookieLogin(name: string): Promise<{ body: TokenResponse; at: string; rt: string }> {
     const res = await api().post('/auth/login').send({ username: name, password: PASSWORD, cookie: true });
     expect(res.status).to.equal(200);
-    return { body: res.body as TokenResponse, at: cookieNamed(res.headers, 'notify_at').value, rt: cookieNamed(res.headers, 'notify_rt').value };
+    return {
+      body: res.body as TokenResponse,
+      at: cookieNamed(res.headers, 'notify_at').value,
+      rt: cookieNamed(res.headers, 'notify_rt').value,
+    };
   }
 
   describe('POST /auth/login', () => {
@@ -68,7 +87,9 @@ describe('auth over HTTP', function () {
       expectResponseMatchesSpec(res, 'post', '/auth/login');
       expect(res.headers['cache-control']).to.equal('no-store');
       expect(res.body.token_type).to.equal('Bearer');
-      expect(res.body.access_token).to.be.a('string').and.match(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+      expect(res.body.access_token)
+        .to.be.a('string')
+        .and.match(/^[\w-]+\.[\w-]+\.[\w-]+$/);
       expect(res.body.refresh_token).to.be.a('string').and.not.equal('');
       expect(res.body.expires_in).to.equal(t.config.jwt.accessTokenTtl);
       expect(res.headers['set-cookie']).to.equal(undefined);
@@ -79,7 +100,12 @@ describe('auth over HTTP', function () {
     });
 
     it('answers an RFC 6749 §5.1 token response with no-store when a form body is right', async () => {
-      expectTokenResponse(await api().post('/auth/login').type('form').send(form({ username: 'alice', password: PASSWORD })));
+      expectTokenResponse(
+        await api()
+          .post('/auth/login')
+          .type('form')
+          .send(form({ username: 'alice', password: PASSWORD })),
+      );
     });
 
     it('gives the same 401 invalid_credentials answer when the password is wrong or the user unknown', async () => {
@@ -120,7 +146,9 @@ describe('auth over HTTP', function () {
     });
 
     it('answers 400 invalid_request when the password is 2 KB long', async () => {
-      const res = await api().post('/auth/login').send({ username: 'alice', password: 'p'.repeat(2048) });
+      const res = await api()
+        .post('/auth/login')
+        .send({ username: 'alice', password: 'p'.repeat(2048) });
       expectError(res, 400, 'invalid_request', 'post', '/auth/login');
     });
 
@@ -135,7 +163,9 @@ describe('auth over HTTP', function () {
     });
 
     it('answers 413 payload_too_large when the body is over MAX_BODY_BYTES', async () => {
-      const res = await api().post('/auth/login').send({ username: 'alice', password: 'p'.repeat(t.config.limits.maxBodyBytes + 1) });
+      const res = await api()
+        .post('/auth/login')
+        .send({ username: 'alice', password: 'p'.repeat(t.config.limits.maxBodyBytes + 1) });
       expectError(res, 413, 'payload_too_large', 'post', '/auth/login');
     });
   });
@@ -176,7 +206,9 @@ describe('auth over HTTP', function () {
       expect((jwks.body.keys as Array<{ kid?: string }>).map((key) => key.kid)).to.include(header.kid);
 
       expect(payload.iss).to.equal(t.config.jwt.issuer);
-      expect(payload.aud).to.satisfy((aud: unknown) => aud === t.config.jwt.audience || (Array.isArray(aud) && aud.includes(t.config.jwt.audience)));
+      expect(payload.aud).to.satisfy(
+        (aud: unknown) => aud === t.config.jwt.audience || (Array.isArray(aud) && aud.includes(t.config.jwt.audience)),
+      );
       expect(payload.sub).to.equal('alice');
       for (const claim of ['exp', 'iat']) expect(payload[claim], claim).to.be.a('number');
       for (const claim of ['jti', 'client_id', 'sid']) expect(payload[claim], claim).to.be.a('string').and.not.equal('');
@@ -259,7 +291,10 @@ describe('auth over HTTP', function () {
 
     it('answers invalid_request when grant_type is missing', async () => {
       const first = await t.login('alice');
-      const res = await api().post('/auth/token').type('form').send(form({ refresh_token: first.refresh_token }));
+      const res = await api()
+        .post('/auth/token')
+        .type('form')
+        .send(form({ refresh_token: first.refresh_token }));
       expectError(res, 400, 'invalid_request', 'post', '/auth/token');
     });
 
@@ -272,7 +307,10 @@ describe('auth over HTTP', function () {
     });
 
     it('answers unsupported_grant_type when the grant type is unknown', async () => {
-      const res = await api().post('/auth/token').type('form').send(form({ grant_type: 'password', username: 'alice', password: PASSWORD }));
+      const res = await api()
+        .post('/auth/token')
+        .type('form')
+        .send(form({ grant_type: 'password', username: 'alice', password: PASSWORD }));
       expectError(res, 400, 'unsupported_grant_type', 'post', '/auth/token');
     });
   });
@@ -294,7 +332,11 @@ describe('auth over HTTP', function () {
     }
 
     it('issues an access token without a refresh token when the client authenticates with Basic', async () => {
-      expectClientToken(await grant().set('authorization', basicAuth('svc', SVC_SECRET)).send(form({ grant_type: 'client_credentials' })));
+      expectClientToken(
+        await grant()
+          .set('authorization', basicAuth('svc', SVC_SECRET))
+          .send(form({ grant_type: 'client_credentials' })),
+      );
     });
 
     it('issues an access token without a refresh token when the client authenticates in the body', async () => {
@@ -302,7 +344,9 @@ describe('auth over HTTP', function () {
     });
 
     it('answers 401 invalid_client with a Basic challenge when the Basic secret is wrong', async () => {
-      const res = await grant().set('authorization', basicAuth('svc', 'wrong-secret-value')).send(form({ grant_type: 'client_credentials' }));
+      const res = await grant()
+        .set('authorization', basicAuth('svc', 'wrong-secret-value'))
+        .send(form({ grant_type: 'client_credentials' }));
       expectError(res, 401, 'invalid_client', 'post', '/auth/token');
       expect(res.headers['www-authenticate']).to.match(/^Basic\b/);
       expect(res.headers['www-authenticate']).to.contain('realm="notify"');
@@ -322,14 +366,20 @@ describe('auth over HTTP', function () {
     });
 
     it('answers 401 invalid_client when a user account uses client_credentials with its right password', async () => {
-      const basic = await grant().set('authorization', basicAuth('alice', PASSWORD)).send(form({ grant_type: 'client_credentials' }));
+      const basic = await grant()
+        .set('authorization', basicAuth('alice', PASSWORD))
+        .send(form({ grant_type: 'client_credentials' }));
       expectError(basic, 401, 'invalid_client', 'post', '/auth/token');
       const body = await grant().send(form({ grant_type: 'client_credentials', client_id: 'alice', client_secret: PASSWORD }));
       expectError(body, 401, 'invalid_client', 'post', '/auth/token');
     });
 
     it('publishes to public/news (201) when the client-credentials token is used', async () => {
-      const token = expectClientToken(await grant().set('authorization', basicAuth('svc', SVC_SECRET)).send(form({ grant_type: 'client_credentials' })));
+      const token = expectClientToken(
+        await grant()
+          .set('authorization', basicAuth('svc', SVC_SECRET))
+          .send(form({ grant_type: 'client_credentials' })),
+      );
       const res = await publish(token);
       expect(res.status, JSON.stringify(res.body)).to.equal(201);
       expectResponseMatchesSpec(res, 'post', '/events');
@@ -341,7 +391,10 @@ describe('auth over HTTP', function () {
       const first = await t.login('newsroom');
       const client = stream('/events?topic=public/news', first.access_token);
       await client.waitFor((e) => e.type === 'connected');
-      const res = await api().post('/auth/revoke').type('form').send(form({ token: first.refresh_token, token_type_hint: 'refresh_token' }));
+      const res = await api()
+        .post('/auth/revoke')
+        .type('form')
+        .send(form({ token: first.refresh_token, token_type_hint: 'refresh_token' }));
       expect(res.status).to.equal(200);
       expectResponseMatchesSpec(res, 'post', '/auth/revoke');
       await expectClosed(client, 'revoked');
@@ -350,13 +403,25 @@ describe('auth over HTTP', function () {
     });
 
     it('answers 200 when the token is garbage', async () => {
-      const res = await api().post('/auth/revoke').type('form').send(form({ token: 'not-a-token-at-all' }));
+      const res = await api()
+        .post('/auth/revoke')
+        .type('form')
+        .send(form({ token: 'not-a-token-at-all' }));
       expect(res.status).to.equal(200);
       expectResponseMatchesSpec(res, 'post', '/auth/revoke');
     });
 
     it('answers 400 invalid_request when the token is missing', async () => {
-      expectError(await api().post('/auth/revoke').type('form').send(form({ token_type_hint: 'refresh_token' })), 400, 'invalid_request', 'post', '/auth/revoke');
+      expectError(
+        await api()
+          .post('/auth/revoke')
+          .type('form')
+          .send(form({ token_type_hint: 'refresh_token' })),
+        400,
+        'invalid_request',
+        'post',
+        '/auth/revoke',
+      );
       expectError(await api().post('/auth/revoke').send({}), 400, 'invalid_request', 'post', '/auth/revoke');
     });
   });
@@ -408,7 +473,10 @@ describe('auth over HTTP', function () {
       expect(access.value).to.equal(res.body.access_token);
       expect(refreshCookie.value).to.match(/^[\w-]{43}$/);
       expect(res.body.refresh_token, 'no refresh token in a cookie-mode body').to.equal(undefined);
-      for (const [cookie, path] of [[access, '/'], [refreshCookie, '/auth']] as const) {
+      for (const [cookie, path] of [
+        [access, '/'],
+        [refreshCookie, '/auth'],
+      ] as const) {
         expect(cookie.attributes.httponly, cookie.name).to.equal(true);
         expect(String(cookie.attributes.samesite).toLowerCase(), cookie.name).to.equal('strict');
         expect(cookie.attributes.path, cookie.name).to.equal(path);
@@ -432,7 +500,10 @@ describe('auth over HTTP', function () {
         expectResponseMatchesSpec(res, 'post', '/auth/login');
         const access = cookieNamed(res.headers, '__Host-notify_at');
         const refreshCookie = cookieNamed(res.headers, '__Secure-notify_rt');
-        for (const [cookie, path] of [[access, '/'], [refreshCookie, '/auth']] as const) {
+        for (const [cookie, path] of [
+          [access, '/'],
+          [refreshCookie, '/auth'],
+        ] as const) {
           expect(cookie.attributes.secure, cookie.name).to.equal(true);
           expect(cookie.attributes.httponly, cookie.name).to.equal(true);
           expect(String(cookie.attributes.samesite).toLowerCase(), cookie.name).to.equal('strict');
@@ -455,7 +526,11 @@ describe('auth over HTTP', function () {
       const { at } = await cookieLogin('newsroom');
       const client = stream('/events?topic=public/news', publisher.access_token);
       await client.waitFor((e) => e.type === 'connected');
-      const res = await api().post('/events').set('cookie', `notify_at=${at}`).set('origin', EVIL).send({ topics: ['public/news'], data: 'forged' });
+      const res = await api()
+        .post('/events')
+        .set('cookie', `notify_at=${at}`)
+        .set('origin', EVIL)
+        .send({ topics: ['public/news'], data: 'forged' });
       expectError(res, 403, 'csrf_rejected', 'post', '/events');
       const marker = await publish(publisher.access_token);
       expect(marker.status).to.equal(201);
@@ -478,7 +553,12 @@ describe('auth over HTTP', function () {
 
     it('refreshes and sets new cookies when only the notify_rt cookie is sent from our own Origin', async () => {
       const { rt, at } = await cookieLogin('alice');
-      const res = await api().post('/auth/token').type('form').set('cookie', `notify_rt=${rt}`).set('origin', t.url).send(form({ grant_type: 'refresh_token' }));
+      const res = await api()
+        .post('/auth/token')
+        .type('form')
+        .set('cookie', `notify_rt=${rt}`)
+        .set('origin', t.url)
+        .send(form({ grant_type: 'refresh_token' }));
       expect(res.status, JSON.stringify(res.body)).to.equal(200);
       expectResponseMatchesSpec(res, 'post', '/auth/token');
       const access = cookieNamed(res.headers, 'notify_at');
@@ -494,7 +574,12 @@ describe('auth over HTTP', function () {
     it('answers 403 csrf_rejected and does not rotate when a refresh is authenticated by the notify_rt cookie from a foreign or no Origin', async () => {
       const { rt } = await cookieLogin('alice');
       const cookieRefresh = () => api().post('/auth/token').type('form').set('cookie', `notify_rt=${rt}`);
-      for (const res of [await cookieRefresh().send(form({ grant_type: 'refresh_token' })), await cookieRefresh().set('origin', EVIL).send(form({ grant_type: 'refresh_token' }))]) {
+      for (const res of [
+        await cookieRefresh().send(form({ grant_type: 'refresh_token' })),
+        await cookieRefresh()
+          .set('origin', EVIL)
+          .send(form({ grant_type: 'refresh_token' })),
+      ]) {
         expectError(res, 403, 'csrf_rejected', 'post', '/auth/token');
         expect(res.headers['set-cookie']).to.equal(undefined);
       }
@@ -532,7 +617,11 @@ describe('auth over HTTP', function () {
       const sub = await api().get('/events').query({ topic: 'public/news', access_token: publisher.access_token });
       expectError(sub, 400, 'invalid_request', 'get', '/events');
       // Even alongside a valid header the query token is refused, not ignored.
-      const both = await api().post('/events').query({ access_token: publisher.access_token }).set('authorization', `Bearer ${publisher.access_token}`).send(body);
+      const both = await api()
+        .post('/events')
+        .query({ access_token: publisher.access_token })
+        .set('authorization', `Bearer ${publisher.access_token}`)
+        .send(body);
       expectError(both, 400, 'invalid_request', 'post', '/events');
     });
   });

@@ -46,7 +46,13 @@ describe('notify publish, tail and token against a running server', () => {
   };
 
   it('prints --help for each command, with exit code 0', async () => {
-    for (const argv of [['publish', '--help'], ['tail', '--help'], ['token', '--help'], ['token', 'get', '--help'], ['token', 'show', '--help']]) {
+    for (const argv of [
+      ['publish', '--help'],
+      ['tail', '--help'],
+      ['token', '--help'],
+      ['token', 'get', '--help'],
+      ['token', 'show', '--help'],
+    ]) {
       const r = await run(argv);
       expect(r.code, argv.join(' ')).to.equal(0);
       expect(r.out, argv.join(' ')).to.match(/^Usage: notify /);
@@ -82,7 +88,7 @@ describe('notify publish, tail and token against a running server', () => {
     expect(first.code, first.err).to.equal(0);
     const again = await run(['publish', 'public/news', '--client', 'svc', '--data', '{"headline":"hi"}', '--key', 'k1'], { env });
     expect(again.out).to.equal(`Already published ${JSON.parse(first.out).id}\n`);
-    const fromStdin = await run(['publish', 'public/news'], { env: { NOTIFY_TOKEN: (await tokenFor('svc')) }, stdin: '[1,2,3]' });
+    const fromStdin = await run(['publish', 'public/news'], { env: { NOTIFY_TOKEN: await tokenFor('svc') }, stdin: '[1,2,3]' });
     expect(fromStdin.code, fromStdin.err).to.equal(0);
     const refused = await run(['publish', 'private/x', '--client', 'svc', '--data', '1'], { env });
     expect(refused.code).to.equal(3);
@@ -95,7 +101,9 @@ describe('notify publish, tail and token against a running server', () => {
     const publisher = new NotifyClient({ baseUrl: t.url, clientCredentials: { id: 'svc', secret: SECRET } });
     const first = await publisher.publish(['public/a'], { n: 1 });
     await publisher.publish(['public/a'], { n: 2 });
-    const tail = start(['tail', 'public/**', '--client', 'reader', '--last-event-id', first.id, '--count', '3'], { env: { NOTIFY_CLIENT_SECRET: SECRET } });
+    const tail = start(['tail', 'public/**', '--client', 'reader', '--last-event-id', first.id, '--count', '3'], {
+      env: { NOTIFY_CLIENT_SECRET: SECRET },
+    });
     await waitUntil(() => tail.stdout.text().split('\n').length >= 2, 5000, 'the replayed event');
     t.server.http.closeAllConnections(); // a drop: tail resumes by itself
     await publisher.publish(['public/a'], { n: 3 });

@@ -69,11 +69,7 @@ describe('docs router', () => {
 
     it('references only same-origin assets, each of which answers with the right type', async () => {
       const urls = [...html.matchAll(/\b(?:src|href)="([^"]*)"/g)].map((match) => match[1] as string);
-      expect(urls).to.include.members([
-        '/docs/assets/swagger-ui.css',
-        '/docs/assets/swagger-ui-bundle.js',
-        '/docs/assets/init.js',
-      ]);
+      expect(urls).to.include.members(['/docs/assets/swagger-ui.css', '/docs/assets/swagger-ui-bundle.js', '/docs/assets/init.js']);
       const types: Record<string, RegExp> = { css: /^text\/css\b/, js: /^text\/javascript\b/, png: /^image\/png$/ };
       for (const url of urls) {
         expect(url, url).to.match(/^\/docs\/assets\/[A-Za-z0-9._-]+$/); // a path on this host, nothing else

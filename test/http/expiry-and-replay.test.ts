@@ -102,7 +102,10 @@ describe('stream lifetime: expiry, in-band renewal and revocation', () => {
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
     expectResponseMatchesSpec(res, 'post', '/events/connections/{connectionId}/token');
     expect(res.headers['cache-control']).to.equal('no-store');
-    expect(res.body).to.deep.equal({ connectionId: connected.connectionId, expiresAt: new Date(claimsOf(second).exp * 1000).toISOString() });
+    expect(res.body).to.deep.equal({
+      connectionId: connected.connectionId,
+      expiresAt: new Date(claimsOf(second).exp * 1000).toISOString(),
+    });
     expect(Date.parse(res.body.expiresAt)).to.be.greaterThan(Date.parse(connected.expiresAt));
 
     const renewed = await stream.waitFor((e) => e.type === 'token-renewed', 1000);
@@ -110,7 +113,10 @@ describe('stream lifetime: expiry, in-band renewal and revocation', () => {
     expect(data(renewed)).to.deep.equal({ expiresAt: res.body.expiresAt });
 
     await until(firstExp * 1000 + 300);
-    const id = await publish(t.url, (await t.login('newsroom')).access_token, { topics: ['users/alice/inbox'], data: 'after the first expiry' });
+    const id = await publish(t.url, (await t.login('newsroom')).access_token, {
+      topics: ['users/alice/inbox'],
+      data: 'after the first expiry',
+    });
     const received = await stream.waitFor((e) => e.id === id, 1000);
     expect(data(received)).to.equal('after the first expiry');
     expect(stream.events.filter((e) => e.type === 'connected')).to.have.length(1);
@@ -336,7 +342,11 @@ describe('Last-Event-ID replay', () => {
       // The drop also closes the publisher's pooled connection: retry with the same idempotency key.
       for (let attempt = 0; ; attempt++) {
         try {
-          const res = await postJson(`${t.url}/events`, { topics: [topic], type: 'tick', data: { n }, idempotencyKey: `auto-${n}` }, newsroom);
+          const res = await postJson(
+            `${t.url}/events`,
+            { topics: [topic], type: 'tick', data: { n }, idempotencyKey: `auto-${n}` },
+            newsroom,
+          );
           expect([200, 201]).to.include(res.status);
           await res.arrayBuffer();
           break;

@@ -9,7 +9,11 @@ describe('request logs', () => {
   before(async () => {
     const sink = new Writable({
       write(chunk, _encoding, done) {
-        lines.push(...String(chunk).split('\n').filter((line) => line !== ''));
+        lines.push(
+          ...String(chunk)
+            .split('\n')
+            .filter((line) => line !== ''),
+        );
         done();
       },
     });
@@ -27,10 +31,16 @@ describe('request logs', () => {
       body: JSON.stringify({ username: 'alice', password: PASSWORD, cookie: true }),
     });
     const alice = (await cookieLogin.json()) as { access_token: string; refresh_token: string };
-    const cookie = cookieLogin.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const cookie = cookieLogin.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
     const newsroom = await t.login('newsroom');
     await postJson(`${t.url}/auth/login`, { username: 'alice', password: 'wrong-password-value' });
-    await fetch(`${t.url}/auth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: alice.refresh_token }) });
+    await fetch(`${t.url}/auth/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: alice.refresh_token }),
+    });
     await fetch(`${t.url}/events?topic=public/news&access_token=${alice.access_token}`);
     const stream = openStream(`${t.url}/events?topic=users/alice/**`, undefined, { headers: { cookie } });
     await stream.waitFor((e) => e.type === 'connected');
@@ -42,7 +52,15 @@ describe('request logs', () => {
 
     expect(lines.length).to.be.at.least(8);
     const log = lines.join('\n');
-    for (const secret of [alice.access_token, alice.refresh_token, newsroom.access_token, PASSWORD, 'wrong-password-value', 'payload-marker', 'not-a-real-token']) {
+    for (const secret of [
+      alice.access_token,
+      alice.refresh_token,
+      newsroom.access_token,
+      PASSWORD,
+      'wrong-password-value',
+      'payload-marker',
+      'not-a-real-token',
+    ]) {
       expect(log).to.not.include(secret);
     }
     for (const line of lines) expect(() => JSON.parse(line)).to.not.throw();

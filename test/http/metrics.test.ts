@@ -26,7 +26,8 @@ describe('GET /metrics', () => {
       stream?.close();
       await t.close();
     });
-    const scrape = (token?: string) => fetch(`${t.url}/metrics`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+    const scrape = (token?: string) =>
+      fetch(`${t.url}/metrics`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
 
     it('answers 401 without the metrics token or with another one (an access token included)', async () => {
       for (const token of [undefined, 'wrong', (await t.login('alice')).access_token]) {
@@ -46,7 +47,10 @@ describe('GET /metrics', () => {
       await publish(t.url, newsroom, { topics: ['public/a'], data: 2, idempotencyKey: 'once' });
       await publish(t.url, newsroom, { topics: ['public/a'], data: 2, idempotencyKey: 'once' }).catch(() => undefined); // a repeat: 200, not counted
       await stream.waitFor((e) => e.data === '2');
-      const renewed = await fetch(`${t.url}${connected.renewUrl}`, { method: 'POST', headers: { authorization: `Bearer ${(await t.login('alice')).access_token}` } });
+      const renewed = await fetch(`${t.url}${connected.renewUrl}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${(await t.login('alice')).access_token}` },
+      });
       expect(renewed.status).to.equal(200);
       await postJson(`${t.url}/auth/login`, { username: 'alice', password: 'wrong' });
       await fetch(`${t.url}/events?topic=public/**`, { headers: { authorization: 'Bearer x.y.z', accept: 'text/event-stream' } });

@@ -11,7 +11,10 @@ describe('the server against openapi.yaml', () => {
 
   it('describes every route the server has, and the server has every route it describes', () => {
     const key = (op: { method: string; path: string }) => `${op.method.toUpperCase()} ${op.path}`;
-    const served = t.server.routes.map(key).filter((route) => !route.startsWith('GET /docs/assets/')).sort();
+    const served = t.server.routes
+      .map(key)
+      .filter((route) => !route.startsWith('GET /docs/assets/'))
+      .sort();
     const described = specOperations().map(key).sort();
     expect(served).to.deep.equal(described);
   });

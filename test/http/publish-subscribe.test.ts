@@ -17,7 +17,11 @@ describe('publish and subscribe, end to end', () => {
     try {
       const connected = await stream.waitFor((e) => e.type === 'connected');
       expect(JSON.parse(connected.data).topics).to.deep.equal(['users/alice/**', 'public/news']);
-      const res = await postJson(`${t.url}/events`, { topics: ['users/alice/inbox', 'public/news'], type: 'greeting', data: { text: 'hi\nthere' } }, publisher.access_token);
+      const res = await postJson(
+        `${t.url}/events`,
+        { topics: ['users/alice/inbox', 'public/news'], type: 'greeting', data: { text: 'hi\nthere' } },
+        publisher.access_token,
+      );
       expect(res.status).to.equal(201);
       const { id } = (await res.json()) as { id: string };
       const received = await stream.waitFor((e) => e.type === 'greeting');

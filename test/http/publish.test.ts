@@ -43,10 +43,16 @@ describe('POST /events (publish) input validation', () => {
     expect(head(), 'the bus issued an event id').to.equal(headBefore);
     const sentinel = await publish(t.url, newsroom, { topics: ['public/sentinel'], data: `sentinel ${++sentinels}` });
     await watcher.waitFor((e) => e.id === sentinel);
-    expect(watcher.events.slice(seen).map((e) => e.id), 'the watcher received something else').to.deep.equal([sentinel]);
+    expect(
+      watcher.events.slice(seen).map((e) => e.id),
+      'the watcher received something else',
+    ).to.deep.equal([sentinel]);
     return res;
   }
-  const post = (body: unknown, token = newsroom) => () => postJson(`${t.url}/events`, body, token);
+  const post =
+    (body: unknown, token = newsroom) =>
+    () =>
+      postJson(`${t.url}/events`, body, token);
   const valid = { topics: ['public/news'], data: { text: 'hi' } };
 
   describe('topics', () => {
@@ -287,7 +293,9 @@ describe('POST /events (publish) input validation', () => {
 
   describe('accepted publishes', () => {
     it('answers 201 with the id, the topics and the type, deduplicating repeated topics and delivering once', async () => {
-      const res = await readJson(await postJson(`${t.url}/events`, { topics: ['public/a', 'public/a', 'public/b'], type: 'note', data: 1 }, newsroom));
+      const res = await readJson(
+        await postJson(`${t.url}/events`, { topics: ['public/a', 'public/a', 'public/b'], type: 'note', data: 1 }, newsroom),
+      );
       expect(res.status).to.equal(201);
       expectResponseMatchesSpec(res, 'post', '/events');
       expect(res.body.id).to.match(/^\d+-\d+$/);

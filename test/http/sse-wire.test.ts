@@ -32,7 +32,11 @@ describe('SSE on the wire (issue 5)', () => {
       expect(headers).not.to.include('transfer-encoding');
       expect(headers).not.to.include('content-length');
 
-      const connected = JSON.parse(/^data: (.*)$/m.exec(opened.slice(head.length))![1]!) as { connectionId: string; expiresAt: string; heartbeatMs: number };
+      const connected = JSON.parse(/^data: (.*)$/m.exec(opened.slice(head.length))![1]!) as {
+        connectionId: string;
+        expiresAt: string;
+        heartbeatMs: number;
+      };
       const expectedConnected = connectedEvent(t.config.streams.retryMs, {
         connectionId: connected.connectionId,
         topics: ['public/news'],
@@ -50,7 +54,10 @@ describe('SSE on the wire (issue 5)', () => {
 
       const all = await stream.readUntil('"two"\n\n');
       const wire = Buffer.from(all.slice(opened.length), 'latin1');
-      const expected = Buffer.from(frameEvent({ id, event: 'greeting', data: JSON.stringify(data) }) + frameEvent({ id: id2, event: 'message', data: '"two"' }), 'utf8');
+      const expected = Buffer.from(
+        frameEvent({ id, event: 'greeting', data: JSON.stringify(data) }) + frameEvent({ id: id2, event: 'message', data: '"two"' }),
+        'utf8',
+      );
       expect(wire.equals(expected)).to.equal(true, `on the wire: ${JSON.stringify(wire.toString('utf8'))}`);
     } finally {
       stream.socket.destroy();

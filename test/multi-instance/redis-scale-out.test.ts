@@ -114,7 +114,10 @@ describe('scale-out on Redis: several instances, one event stream (issue 4)', fu
     // the token must be refused there too, within the same 5 s.
     for (;;) {
       const controller = new AbortController();
-      const res = await fetch(`${c.url}/events${q(TOPIC)}`, { headers: { authorization: `Bearer ${session.access_token}`, accept: 'text/event-stream' }, signal: controller.signal });
+      const res = await fetch(`${c.url}/events${q(TOPIC)}`, {
+        headers: { authorization: `Bearer ${session.access_token}`, accept: 'text/event-stream' },
+        signal: controller.signal,
+      });
       controller.abort();
       if (res.status === 401) break;
       expect(Date.now() - started, `C still accepts the token (${res.status})`).to.be.lessThan(5000);
@@ -147,7 +150,11 @@ describe('scale-out on Redis: several instances, one event stream (issue 4)', fu
       deployment.start('limited-2', { LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: '3' }),
     ]);
     const attempt = (instance: Instance) =>
-      fetch(`${instance.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'nobody', password: 'wrong' }) });
+      fetch(`${instance.url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'nobody', password: 'wrong' }),
+      });
     const statuses = [];
     for (const instance of [limited, other, limited, other]) statuses.push((await attempt(instance)).status);
     expect(statuses).to.deep.equal([401, 401, 401, 429]);
@@ -155,7 +162,10 @@ describe('scale-out on Redis: several instances, one event stream (issue 4)', fu
   });
 
   it('counts MAX_STREAMS_PER_USER over all instances, and frees a slot when a stream ends', async () => {
-    const [x, y] = await Promise.all([deployment.start('slots-x', { MAX_STREAMS_PER_USER: '2' }), deployment.start('slots-y', { MAX_STREAMS_PER_USER: '2' })]);
+    const [x, y] = await Promise.all([
+      deployment.start('slots-x', { MAX_STREAMS_PER_USER: '2' }),
+      deployment.start('slots-y', { MAX_STREAMS_PER_USER: '2' }),
+    ]);
     const token = (await login(x.url, 'newsroom')).access_token;
     const news = (instance: Instance) => {
       const stream = openStream(`${instance.url}/events${q('public/**')}`, token);
@@ -173,7 +183,10 @@ describe('scale-out on Redis: several instances, one event stream (issue 4)', fu
     const deadline = Date.now() + 5000;
     for (;;) {
       const retry = news(x);
-      const outcome = await Promise.race([retry.waitFor((e) => e.type === 'connected').then(() => 'connected'), retry.waitForError().then(() => 'refused')]);
+      const outcome = await Promise.race([
+        retry.waitFor((e) => e.type === 'connected').then(() => 'connected'),
+        retry.waitForError().then(() => 'refused'),
+      ]);
       if (outcome === 'connected') break;
       retry.close();
       if (Date.now() > deadline) throw new Error('the slot was never released');

@@ -13,7 +13,11 @@ describe('TLS configuration', () => {
   });
 
   it('refuses one without the other, naming the missing key', () => {
-    expect(() => loadConfig({ TLS_CERT_FILE: 'cert.pem' })).to.throw(ConfigError).with.property('key', 'TLS_KEY_FILE');
-    expect(() => loadConfig({ TLS_KEY_FILE: 'key.pem' })).to.throw(ConfigError).with.property('key', 'TLS_CERT_FILE');
+    expect(() => loadConfig({ TLS_CERT_FILE: 'cert.pem' }))
+      .to.throw(ConfigError)
+      .with.property('key', 'TLS_KEY_FILE');
+    expect(() => loadConfig({ TLS_KEY_FILE: 'key.pem' }))
+      .to.throw(ConfigError)
+      .with.property('key', 'TLS_CERT_FILE');
   });
 });

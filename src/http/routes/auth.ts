@@ -43,10 +43,18 @@ const secret = z.string().min(1).max(1024);
 const loginBody = z.object({ username: z.string().min(1).max(256), password: secret, cookie: flag.optional() }).strict();
 // RFC 6749 §3.2: the token endpoint MUST ignore unrecognised parameters (zod's default strips
 // them), and so does revocation (RFC 7009 §2.1). Sign-in is ours, and strict.
-const refreshBody = z
-  .object({ grant_type: z.literal('refresh_token'), refresh_token: z.string().min(1).max(MAX_TOKEN_LENGTH).optional(), cookie: flag.optional(), scope: z.string().max(1024).optional() });
-const clientCredentialsBody = z
-  .object({ grant_type: z.literal('client_credentials'), client_id: z.string().min(1).max(256).optional(), client_secret: secret.optional(), scope: z.string().max(1024).optional() });
+const refreshBody = z.object({
+  grant_type: z.literal('refresh_token'),
+  refresh_token: z.string().min(1).max(MAX_TOKEN_LENGTH).optional(),
+  cookie: flag.optional(),
+  scope: z.string().max(1024).optional(),
+});
+const clientCredentialsBody = z.object({
+  grant_type: z.literal('client_credentials'),
+  client_id: z.string().min(1).max(256).optional(),
+  client_secret: secret.optional(),
+  scope: z.string().max(1024).optional(),
+});
 const revokeBody = z.object({ token: z.string().min(1).max(8192), token_type_hint: z.string().max(64).optional() });
 
 /**
@@ -58,7 +66,11 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
   const allowedOrigins = new Set(deps.allowedOrigins);
   const body = createBodyParser({ maxBytes: deps.maxBodyBytes, types: ['json', 'form'] });
 
-  async function issue(ctx: Context, account: Account, options: { sessionId?: string; refreshToken?: string; cookie?: boolean; clientId: string }) {
+  async function issue(
+    ctx: Context,
+    account: Account,
+    options: { sessionId?: string; refreshToken?: string; cookie?: boolean; clientId: string },
+  ) {
     const grants = resolveGrants(deps.roles, account.roles, account.name);
     const access = await deps.tokens.issueAccessToken({
       subject: account.name,
@@ -101,7 +113,12 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     }
     await deps.throttle.succeeded(input.username, ctx.ip);
     const refresh = await deps.refreshTokens.issue(person.name, FIRST_PARTY_CLIENT_ID);
-    await issue(ctx, person, { sessionId: refresh.familyId, refreshToken: refresh.token, cookie: input.cookie, clientId: FIRST_PARTY_CLIENT_ID });
+    await issue(ctx, person, {
+      sessionId: refresh.familyId,
+      refreshToken: refresh.token,
+      cookie: input.cookie,
+      clientId: FIRST_PARTY_CLIENT_ID,
+    });
   });
 
   router.post('/auth/token', body, async (ctx) => {
@@ -144,9 +161,16 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       if (basic !== undefined && (input.client_id !== undefined || input.client_secret !== undefined)) {
         throw new OAuthError('invalid_request', 'Use one client authentication method, not two (RFC 6749 §2.3).');
       }
-      const credentials = basic ?? (input.client_id !== undefined && input.client_secret !== undefined ? { id: input.client_id, secret: input.client_secret } : undefined);
+      const credentials =
+        basic ??
+        (input.client_id !== undefined && input.client_secret !== undefined
+          ? { id: input.client_id, secret: input.client_secret }
+          : undefined);
       const challenge = basic === undefined ? undefined : { 'WWW-Authenticate': `Basic realm="${REALM}"` };
-      if (credentials === undefined) throw new OAuthError('invalid_client', 'Client authentication is required.', { headers: { 'WWW-Authenticate': `Basic realm="${REALM}"` } });
+      if (credentials === undefined)
+        throw new OAuthError('invalid_client', 'Client authentication is required.', {
+          headers: { 'WWW-Authenticate': `Basic realm="${REALM}"` },
+        });
       await deps.throttle.attempt(credentials.id, ctx.ip);
       const account = ACCOUNT_NAME.test(credentials.id) ? await deps.users.get(credentials.id) : undefined;
       const client = account?.kind === 'service' ? account : undefined;

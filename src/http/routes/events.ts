@@ -74,7 +74,10 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
       throw new InvalidRequestError('type: 1 to 64 characters of A-Z a-z 0-9 _ . : -', { code: 'invalid_event_type', field: 'type' });
     }
     if (reserved.has(type)) {
-      throw new InvalidRequestError(`type: "${type}" is reserved for the server's own stream events.`, { code: 'reserved_event_type', field: 'type' });
+      throw new InvalidRequestError(`type: "${type}" is reserved for the server's own stream events.`, {
+        code: 'reserved_event_type',
+        field: 'type',
+      });
     }
     if (jsonDepth(input.data) > MAX_JSON_DEPTH) {
       throw new InvalidRequestError(`data: nested deeper than ${MAX_JSON_DEPTH} levels.`, { field: 'data' });
@@ -95,7 +98,9 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
       idempotencyKey: input.idempotencyKey,
     });
     ctx.status = duplicate ? 200 : 201;
-    ctx.body = duplicate ? { id: event.id, topics: event.topics, type: event.type, duplicate: true } : { id: event.id, topics: event.topics, type: event.type };
+    ctx.body = duplicate
+      ? { id: event.id, topics: event.topics, type: event.type, duplicate: true }
+      : { id: event.id, topics: event.topics, type: event.type };
   });
 
   router.get('/events', async (ctx) => {
@@ -135,7 +140,9 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     const id = ctx.params.connectionId ?? '';
     // A stream held by another instance (several instances on Redis): forward the renewal to it.
     const elsewhere = CONNECTION_ID.test(id) && deps.registry.get(id) === undefined && deps.forwardRenewal !== undefined;
-    const answer = elsewhere ? await deps.forwardRenewal!(id, claims) : renewConnection(deps.registry, CONNECTION_ID.test(id) ? id : '', claims);
+    const answer = elsewhere
+      ? await deps.forwardRenewal!(id, claims)
+      : renewConnection(deps.registry, CONNECTION_ID.test(id) ? id : '', claims);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = answer;
   });

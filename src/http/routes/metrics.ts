@@ -28,7 +28,10 @@ export function createMetricsRouter(options: MetricsRouterOptions): Router {
   const router = new Router();
   router.get('/metrics', async (ctx) => {
     if (options.access !== 'token') {
-      throw new ForbiddenError('metrics_disabled', options.access === 'listen' ? 'Metrics are served on a separate address.' : 'Metrics are turned off (METRICS).');
+      throw new ForbiddenError(
+        'metrics_disabled',
+        options.access === 'listen' ? 'Metrics are served on a separate address.' : 'Metrics are turned off (METRICS).',
+      );
     }
     const match = /^Bearer +(\S+) *$/i.exec(ctx.get('authorization'));
     if (match === null) throw BearerError.missing();

@@ -7,7 +7,14 @@ describe('isCanonicalCompactJws', () => {
   });
 
   it('refuses padding, the base64 alphabet, spare bits set, and other segment counts', () => {
-    for (const token of ['eyJhIjoxfQ==.eyJiIjoyfQ.AAAA', 'eyJhIjoxfQ.eyJiIjoyfQ.AA+/', 'eyJhIjoxfQ.eyJiIjoyfQ.AB', 'a.b', 'a.b.c.d.e', 'a..c']) {
+    for (const token of [
+      'eyJhIjoxfQ==.eyJiIjoyfQ.AAAA',
+      'eyJhIjoxfQ.eyJiIjoyfQ.AA+/',
+      'eyJhIjoxfQ.eyJiIjoyfQ.AB',
+      'a.b',
+      'a.b.c.d.e',
+      'a..c',
+    ]) {
       expect(isCanonicalCompactJws(token), token).to.equal(false);
     }
   });

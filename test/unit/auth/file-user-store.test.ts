@@ -90,7 +90,10 @@ describe('FileUserStore', () => {
         { version: 1 },
         { version: 1, accounts: [{ name: 'Alice', kind: 'user', roles: [], passwordHash: HASH, credentialsChangedAt: 1, createdAt: 1 }] },
         { version: 1, accounts: [{ name: 'alice', kind: 'robot', roles: [], passwordHash: HASH, credentialsChangedAt: 1, createdAt: 1 }] },
-        { version: 1, accounts: [{ name: 'alice', kind: 'user', roles: ['Admin'], passwordHash: HASH, credentialsChangedAt: 1, createdAt: 1 }] },
+        {
+          version: 1,
+          accounts: [{ name: 'alice', kind: 'user', roles: ['Admin'], passwordHash: HASH, credentialsChangedAt: 1, createdAt: 1 }],
+        },
         { version: 1, accounts: [{ name: 'alice', kind: 'user', roles: [], credentialsChangedAt: 1, createdAt: 1 }] },
       ];
       await open().add({ name: 'bob', kind: 'user', roles: [], passwordHash: HASH });

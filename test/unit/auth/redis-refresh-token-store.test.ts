@@ -22,7 +22,14 @@ describe('RedisRefreshTokenStore', () => {
   let store: RedisRefreshTokenStore;
 
   const open = (maxFamiliesPerSubject?: number) =>
-    new RedisRefreshTokenStore({ client, keyPrefix: prefix, idleTtlMs: IDLE, absoluteTtlMs: ABSOLUTE, maxFamiliesPerSubject, clock: () => now });
+    new RedisRefreshTokenStore({
+      client,
+      keyPrefix: prefix,
+      idleTtlMs: IDLE,
+      absoluteTtlMs: ABSOLUTE,
+      maxFamiliesPerSubject,
+      clock: () => now,
+    });
 
   before(async () => {
     client = await connectRedis(TEST_REDIS_URL, 'commands', () => undefined);
@@ -59,7 +66,13 @@ describe('RedisRefreshTokenStore', () => {
   it('lets exactly one of two concurrent rotations with one token succeed, over two connections', async () => {
     const other = await connectRedis(TEST_REDIS_URL, 'commands', () => undefined);
     try {
-      const elsewhere = new RedisRefreshTokenStore({ client: other, keyPrefix: prefix, idleTtlMs: IDLE, absoluteTtlMs: ABSOLUTE, clock: () => now });
+      const elsewhere = new RedisRefreshTokenStore({
+        client: other,
+        keyPrefix: prefix,
+        idleTtlMs: IDLE,
+        absoluteTtlMs: ABSOLUTE,
+        clock: () => now,
+      });
       const first = await store.issue('alice', 'web');
       const results = await Promise.all([store.rotate(first.token), elsewhere.rotate(first.token)]);
       expect(results.filter((result) => result.ok)).to.have.length(1);
@@ -108,14 +121,24 @@ describe('RedisRefreshTokenStore', () => {
     for (const key of keys) {
       expect(key).to.not.include(first.token).and.not.include(second.token);
       const type = await client.type(key);
-      const dump = type === 'hash' ? JSON.stringify(await client.hgetall(key)) : type === 'zset' ? JSON.stringify(await client.zrange(key, '0', '-1')) : String(await client.get(key));
+      const dump =
+        type === 'hash'
+          ? JSON.stringify(await client.hgetall(key))
+          : type === 'zset'
+            ? JSON.stringify(await client.zrange(key, '0', '-1'))
+            : String(await client.get(key));
       expect(dump).to.not.include(first.token).and.not.include(second.token);
       expect(await client.pttl(key), key).to.be.greaterThan(0);
     }
   });
 
   it('answers 503 redis_unavailable when Redis cannot be reached', async () => {
-    const dead = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null as unknown as number });
+    const dead = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null as unknown as number,
+    });
     dead.on('error', () => undefined);
     const offline = new RedisRefreshTokenStore({ client: dead, keyPrefix: prefix, idleTtlMs: IDLE, absoluteTtlMs: ABSOLUTE });
     let caught: unknown;

@@ -54,7 +54,14 @@ describe('RevocationRelay', () => {
     const commands = await connectRedis(TEST_REDIS_URL, 'commands', () => undefined);
     const blocking = await connectRedis(TEST_REDIS_URL, 'blocking', () => undefined);
     connections.push(commands);
-    const relay = new RevocationRelay({ revocations, commands, blocking, keyPrefix: prefix, retentionMs: RETENTION, onError: () => undefined });
+    const relay = new RevocationRelay({
+      revocations,
+      commands,
+      blocking,
+      keyPrefix: prefix,
+      retentionMs: RETENTION,
+      onError: () => undefined,
+    });
     await relay.start();
     relays.push(relay);
     return revocations;

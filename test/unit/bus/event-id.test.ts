@@ -38,7 +38,11 @@ describe('parseEventId', () => {
 describe('formatEventId', () => {
   it('formats parts as <ms>-<seq> and parses back to the same parts', () => {
     expect(formatEventId({ ms: 1700000000000, seq: 7 })).to.equal('1700000000000-7');
-    for (const parts of [{ ms: 0, seq: 0 }, { ms: 1, seq: 2 }, { ms: 1700000000123, seq: 99 }]) {
+    for (const parts of [
+      { ms: 0, seq: 0 },
+      { ms: 1, seq: 2 },
+      { ms: 1700000000123, seq: 99 },
+    ]) {
       expect(parseEventId(formatEventId(parts))).to.deep.equal(parts);
     }
   });

@@ -146,12 +146,16 @@ describe('notify CLI (in-process)', () => {
         },
       };
       const stdout = capture();
-      const code = await runCli(['hello', 'world'], {
-        stdin: stdinOf(''),
-        stdout,
-        stderr: capture(),
-        openServices: () => services(),
-      }, [...builtinCommands(), hello]);
+      const code = await runCli(
+        ['hello', 'world'],
+        {
+          stdin: stdinOf(''),
+          stdout,
+          stderr: capture(),
+          openServices: () => services(),
+        },
+        [...builtinCommands(), hello],
+      );
       expect(code).to.equal(3);
       expect(stdout.text()).to.equal('hello world\n');
     });
@@ -226,11 +230,7 @@ describe('notify CLI (in-process)', () => {
 
     it('can be called directly with a context of streams and services', async () => {
       const stdout = capture();
-      const account = await addUser(
-        { ...services(), stdin: stdinOf(`${PASSWORD}\n`), stdout, stderr: capture() },
-        'alice',
-        ['publisher'],
-      );
+      const account = await addUser({ ...services(), stdin: stdinOf(`${PASSWORD}\n`), stdout, stderr: capture() }, 'alice', ['publisher']);
       expect(account.roles).to.deep.equal(['publisher']);
       expect(stdout.text()).to.equal('Added user "alice" with roles: publisher.\n');
     });
@@ -315,11 +315,7 @@ describe('notify CLI (in-process)', () => {
     });
 
     it('rotates the secret so that only the new one verifies', async () => {
-      const { secret: old } = await addClient(
-        { ...services(), stdin: stdinOf(''), stdout: capture(), stderr: capture() },
-        'svc',
-        [],
-      );
+      const { secret: old } = await addClient({ ...services(), stdin: stdinOf(''), stdout: capture(), stderr: capture() }, 'svc', []);
       const result = await run(['clients', 'rotate', 'svc', '--json']);
       expect(result.code).to.equal(0);
       const { secret } = JSON.parse(result.stdout) as { secret: string };

@@ -3,8 +3,6 @@ import { frameComment, frameEvent, isSingleLineField, SseFramingError, type SseE
 import { mulberry32 } from '../../helpers/random.js';
 import { errorOf } from '../../helpers/errors.js';
 
-
-
 interface ParsedEvent {
   type: string;
   data: string;

@@ -3,7 +3,6 @@ import { matches, parseSelector, type Selector } from '../../../src/topics/selec
 import { SelectorIndex } from '../../../src/topics/selector-index.js';
 import { mulberry32 } from '../../helpers/random.js';
 
-
 const SEGMENTS = ['a', 'b', 'c'];
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 

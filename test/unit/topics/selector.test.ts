@@ -4,13 +4,11 @@ import { anyMatches, coveredByAny, covers, matches, parseSelector, type Selector
 import { mulberry32 } from '../../helpers/random.js';
 import { errorOf } from '../../helpers/errors.js';
 
-
 function expectInvalidSelector(input: unknown): void {
   const error = errorOf(() => parseSelector(input));
   expect(error, JSON.stringify(input)).to.be.instanceOf(InvalidRequestError);
   expect(error, JSON.stringify(input)).to.have.property('code', 'invalid_selector');
 }
-
 
 /** The reference matcher: the selector as a regular expression over the whole topic name. */
 const referenceCache = new Map<string, RegExp>();

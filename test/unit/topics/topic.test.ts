@@ -3,7 +3,6 @@ import { InvalidRequestError } from '../../../src/errors.js';
 import { parseTopic, TOPIC_LIMITS } from '../../../src/topics/topic.js';
 import { errorOf } from '../../helpers/errors.js';
 
-
 function expectInvalid(input: unknown): void {
   const error = errorOf(() => parseTopic(input));
   expect(error, JSON.stringify(input)).to.be.instanceOf(InvalidRequestError);
