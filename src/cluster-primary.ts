@@ -28,7 +28,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     stopping = true;
     logger.info({ signal }, 'stopping workers');
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
-    const force = setTimeout(() => process.exit(code || 1), (config.streams.shutdownGrace + 5) * 1000);
+    const force = setTimeout(() => process.exit(code || 1), config.streams.shutdownGraceMs + 5000);
     force.unref();
     const check = () => {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(code);

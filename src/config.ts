@@ -1,11 +1,36 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_ROLES, roleTableSchema, type RoleTable } from './auth/role-table.js';
 
 /**
- * The whole configuration, parsed and checked once at start from environment variables (only the
- * entry points read `process.env`), then passed in. A bad value stops the server with a message
- * that names the variable. Every default is chosen to be safe; README.md's table says why.
+ * The whole configuration, parsed and checked once at start (only the entry points read
+ * `process.env`), then passed in. Each setting is declared once, in `SETTINGS`: its parser, its
+ * default and its documentation (the README's configuration table is generated from it:
+ * `npm run docs:config`, and a test checks the two agree). `Config` is the type of what the
+ * schema produces, so there is no second description of it to drift. Durations are written in
+ * seconds in the environment and held in milliseconds from the moment they are parsed, with the
+ * unit in the field's name (`accessTokenTtlMs`). A bad value stops the server with exit code 78
+ * and a message that names the variable or file.
  */
+
+/** What the README's configuration table says about a setting. */
+export interface SettingDoc {
+  readonly description: string;
+  /** The default as written in the environment; absent when the setting is unset by default. */
+  readonly default?: string;
+  /** The default as the table shows it, when it is computed (`$DATA_DIR/users.json`). */
+  readonly defaultText?: string;
+  /** Set for durations given in seconds. */
+  readonly unit?: 's';
+}
+
+type EnvValue<T> = z.ZodType<T, string>;
+
+function setting<T>(schema: EnvValue<T>, doc: SettingDoc & { readonly default: string }): z.ZodType<T, string | undefined>;
+function setting<T>(schema: EnvValue<T>, doc: SettingDoc): z.ZodType<T | undefined, string | undefined>;
+function setting<T>(schema: EnvValue<T>, doc: SettingDoc): z.ZodType<T | undefined, string | undefined> {
+  return (doc.default === undefined ? schema.optional() : schema.prefault(doc.default)).meta({ ...doc });
+}
 
 /** A whole number written plainly: no blanks, no `0x50`, no `1e3` (z.coerce would take all three). */
 const int = (min: number, max: number) =>
@@ -13,8 +38,9 @@ const int = (min: number, max: number) =>
     .string()
     .regex(/^-?\d{1,16}$/, 'must be a whole number')
     .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
-const seconds = int;
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+/** A duration in whole seconds, held as milliseconds. */
+const seconds = (min: number, max: number) => int(min, max).transform((value) => value * 1000);
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((value) => value === 'true' || value === '1' || value === 'yes');
 const csv = z.string().transform((value) =>
   value
@@ -22,165 +48,304 @@ const csv = z.string().transform((value) =>
     .map((item) => item.trim())
     .filter((item) => item.length > 0),
 );
+const text = z.string().min(1);
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `must be one of ${values.join(', ')}` });
 
-const envSchema = z.object({
-  PORT: int(0, 65535).default(3000),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  DATA_DIR: z.string().min(1).default('./data'),
-  USERS_FILE: z.string().min(1).optional(),
-  ROLES_FILE: z.string().min(1).optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  TRUST_PROXY: bool.default(false),
-  PUBLIC_ORIGIN: z.url().optional(),
-  CORS_ORIGINS: csv.default([]),
-  COOKIE_SECURE: z.enum(['auto', 'true', 'false']).default('auto'),
-  TLS_CERT_FILE: z.string().min(1).optional(),
-  TLS_KEY_FILE: z.string().min(1).optional(),
+const seconds_ = (min: number, max: number, doc: Omit<SettingDoc, 'unit'> & { readonly default: string }) =>
+  setting(seconds(min, max), { ...doc, unit: 's' });
 
-  JWT_ALG: z.enum(['EdDSA', 'ES256', 'HS256']).default('EdDSA'),
-  JWT_SECRET: z.string().optional(),
-  JWT_ISSUER: z.string().min(1).optional(),
-  JWT_AUDIENCE: z.string().min(1).default('notify'),
-  ACCESS_TOKEN_TTL: seconds(10, 3600).default(300),
-  REFRESH_TOKEN_IDLE_TTL: seconds(60, 90 * 86400).default(86400),
-  REFRESH_TOKEN_ABSOLUTE_TTL: seconds(60, 365 * 86400).default(30 * 86400),
-  CLOCK_TOLERANCE: seconds(0, 60).default(5),
+/** Every setting, by environment variable, in the order of the README's table. */
+export const SETTINGS = {
+  PORT: setting(int(0, 65535), { default: '3000', description: 'TCP port.' }),
+  HOST: setting(text, { default: '127.0.0.1', description: 'Address to listen on; loopback by default so a fresh install is not exposed.' }),
+  DATA_DIR: setting(text, {
+    default: './data',
+    description: 'Where the user file and the generated signing key live (created with mode 0700; files 0600, replaced atomically).',
+  }),
+  USERS_FILE: setting(text, { defaultText: '`$DATA_DIR/users.json`', description: 'The account store shared with the CLI.' }),
+  ROLES_FILE: setting(text, {
+    defaultText: 'built-in roles',
+    description:
+      'JSON `{ "role": { "publish": [selectors], "subscribe": [selectors] } }`. `{sub}` stands for the account name and must be a whole segment. Checked at start: a bad entry stops the server naming `ROLES_FILE` and the entry.',
+  }),
+  LOG_LEVEL: setting(oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), {
+    default: 'info',
+    description: 'pino level; logs are JSON lines and never hold tokens, passwords or cookies.',
+  }),
+  TRUST_PROXY: setting(bool, {
+    default: 'false',
+    description: 'Trust `X-Forwarded-For`/`-Proto` (only behind your own proxy: it decides client addresses for throttling).',
+  }),
+  PUBLIC_ORIGIN: setting(z.url('must be a URL'), { description: "The server's public URL; the default token issuer." }),
+  CORS_ORIGINS: setting(csv, {
+    default: '',
+    defaultText: 'empty',
+    description: 'Comma-separated origins allowed to call with credentials. Anything else, `null` included, gets no CORS headers.',
+  }),
+  COOKIE_SECURE: setting(oneOf(['auto', 'true', 'false']), {
+    default: 'auto',
+    description: '`Secure` cookies (and `__Host-`/`__Secure-` names) when the request came over TLS; `true` behind a TLS proxy.',
+  }),
+  TLS_CERT_FILE: setting(text, {
+    description:
+      "PEM certificate chain. With `TLS_KEY_FILE`, the server speaks HTTPS on `PORT`: HTTP/2, with HTTP/1.1 for clients that do not offer it (ALPN), TLS 1.2 at least. HTTP/2 lifts the browser's six-streams-per-host limit on EventSource. Unset: plain HTTP, for loopback or behind a TLS-terminating proxy.",
+  }),
+  TLS_KEY_FILE: setting(text, { description: 'PEM private key for `TLS_CERT_FILE`; one without the other refuses to start.' }),
 
-  SCRYPT_LOG_N: int(10, 20).default(17),
-  LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: int(1, 1000).default(10),
-  LOGIN_MAX_PER_ADDRESS: int(1, 100000).default(100),
-  LOGIN_MAX_PER_ACCOUNT: int(1, 100000).default(50),
-  LOGIN_WINDOW: seconds(1, 86400).default(900),
+  JWT_ALG: setting(oneOf(['EdDSA', 'ES256', 'HS256']), {
+    default: 'EdDSA',
+    description:
+      '`EdDSA` (Ed25519) or `ES256`: key generated into `DATA_DIR`, public key at `/.well-known/jwks.json`. `HS256` needs `JWT_SECRET`.',
+  }),
+  JWT_SECRET: setting(z.string(), {
+    description:
+      'HS256 only: at least 32 random bytes (RFC 7518 §3.2), as base64url, base64 or hex. Shorter secrets, and secrets with fewer than 16 distinct byte values (`aaaa…`, a repeated word), refuse to start.',
+  }),
+  JWT_ISSUER: setting(text, { defaultText: '`PUBLIC_ORIGIN` or `http://HOST:PORT`', description: '`iss` of issued tokens; verified on every use.' }),
+  JWT_AUDIENCE: setting(text, { default: 'notify', description: '`aud` of issued tokens; verified on every use.' }),
+  ACCESS_TOKEN_TTL: seconds_(10, 3600, {
+    default: '300',
+    description:
+      'Access-token lifetime (10–3600). Minutes, not hours: a leaked token is useful briefly, and streams are renewed in-band.',
+  }),
+  REFRESH_TOKEN_IDLE_TTL: seconds_(60, 90 * 86400, {
+    default: '86400',
+    description: 'A refresh token unused this long expires (RFC 9700 §4.14.2).',
+  }),
+  REFRESH_TOKEN_ABSOLUTE_TTL: seconds_(60, 365 * 86400, { default: '2592000', description: 'A sign-in lasts at most 30 days, however active.' }),
+  CLOCK_TOLERANCE: seconds_(0, 60, { default: '5', description: 'Skew allowed on `exp`/`iat`/`nbf` (0–60).' }),
 
-  MAX_BODY_BYTES: int(1024, 16 * 1024 * 1024).default(64 * 1024),
-  MAX_DATA_BYTES: int(16, 16 * 1024 * 1024).default(32 * 1024),
-  MAX_TOPICS_PER_REQUEST: int(1, 256).default(16),
+  SCRYPT_LOG_N: setting(int(10, 20), {
+    default: '17',
+    description:
+      "scrypt cost for new password hashes: N=2^17, r=8, p=1 is OWASP's recommendation. Stored hashes carry their own parameters.",
+  }),
+  LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS: setting(int(1, 1000), {
+    default: '10',
+    description: 'Sign-in attempts per account and address per window, counted before hashing. A success clears it.',
+  }),
+  LOGIN_MAX_PER_ADDRESS: setting(int(1, 100000), {
+    default: '100',
+    description: 'Attempts per address per window, over all accounts (password spraying).',
+  }),
+  LOGIN_MAX_PER_ACCOUNT: setting(int(1, 100000), {
+    default: '50',
+    description:
+      'Failed attempts per account per window from anywhere (distributed guessing). Addresses that signed in to the account in the last 30 days are exempt, so an attacker cannot lock the owner out by failing on purpose.',
+  }),
+  LOGIN_WINDOW: seconds_(1, 86400, {
+    default: '900',
+    description: 'The throttling window; counters expire by themselves, nothing locks for good.',
+  }),
 
-  HEARTBEAT_INTERVAL: seconds(0, 3600).default(15),
-  EXPIRY_WARNING: seconds(1, 3600).default(60),
-  RETRY_MS: int(0, 600000).default(3000),
-  STREAM_BUFFER_BYTES: int(4096, 64 * 1024 * 1024).default(1024 * 1024),
-  MAX_STREAMS: int(1, 10_000_000).default(100_000),
-  MAX_STREAMS_PER_USER: int(1, 100_000).default(16),
-  SHUTDOWN_GRACE: seconds(0, 600).default(10),
+  MAX_BODY_BYTES: setting(int(1024, 16 * 1024 * 1024), {
+    default: '65536',
+    description:
+      'Request body limit (413 past it, read no further; the connection is closed). Bodies are UTF-8 JSON or forms, never compressed (415); invalid UTF-8 is 400 `invalid_encoding`, not silently replaced.',
+  }),
+  MAX_DATA_BYTES: setting(int(16, 16 * 1024 * 1024), { default: '32768', description: "Limit on an event's serialised `data` (413)." }),
+  MAX_TOPICS_PER_REQUEST: setting(int(1, 256), { default: '16', description: 'Topics per publish, selectors per stream.' }),
 
-  HISTORY_SIZE: int(0, 1_000_000).default(1000),
-  HISTORY_TTL: seconds(1, 30 * 86400).default(3600),
-  HISTORY_MAX_TOPICS: int(1, 10_000_000).default(10_000),
-  IDEMPOTENCY_TTL: seconds(1, 7 * 86400).default(86400),
-  IDEMPOTENCY_MAX_KEYS: int(0, 10_000_000).default(100_000),
+  HEARTBEAT_INTERVAL: seconds_(0, 3600, {
+    default: '15',
+    description: 'Comment line on idle streams so proxies keep them open; `0` turns it off.',
+  }),
+  EXPIRY_WARNING: seconds_(1, 3600, { default: '60', description: 'How long before token expiry a stream gets `token-expiring`.' }),
+  RETRY_MS: setting(int(0, 600000), { default: '3000', description: 'The `retry:` EventSource waits before reconnecting.' }),
+  STREAM_BUFFER_BYTES: setting(int(4096, 64 * 1024 * 1024), {
+    default: '1048576',
+    description:
+      'Bytes that may wait for one subscriber that does not read before it is cut off. Catch-up after a resume is paced by the socket, so a reader that reads is never cut by its own backlog.',
+  }),
+  MAX_STREAMS: setting(int(1, 10_000_000), { default: '100000', description: 'Open streams per process (503 `server_busy` past it).' }),
+  MAX_STREAMS_PER_USER: setting(int(1, 100_000), {
+    default: '16',
+    description: 'Open streams per account, over every instance (429 `too_many_streams`).',
+  }),
+  SHUTDOWN_GRACE: seconds_(0, 600, {
+    default: '10',
+    description: 'On SIGTERM/SIGINT: streams get `closed` (`shutdown`) at once; in-flight requests get this long.',
+  }),
 
-  // Scale-out (issue 4): with REDIS_URL every shared piece of state lives in Redis.
-  REDIS_URL: z
-    .string()
-    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-    .optional(),
-  REDIS_KEY_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9_.:-]{1,64}$/)
-    .default('notify:'),
-  REDIS_STREAM_MAXLEN: int(1000, 100_000_000).default(100_000),
-  WORKERS: int(1, 256).default(1),
-  METRICS: z.enum(['off', 'token', 'listen']).default('off'),
-  METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters (generate one with `openssl rand -base64 32`)').max(1024).optional(),
-  METRICS_LISTEN: z
-    .string()
-    .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port')
-    .default('127.0.0.1:9464'),
-});
+  HISTORY_SIZE: setting(int(0, 1_000_000), { default: '1000', description: 'Events kept per topic for replay.' }),
+  HISTORY_TTL: seconds_(1, 30 * 86400, { default: '3600', description: 'How long an event stays replayable.' }),
+  HISTORY_MAX_TOPICS: setting(int(1, 10_000_000), {
+    default: '10000',
+    description: 'Topics with history; the least recently published are forgotten first (a replay across them answers `reset`).',
+  }),
+  IDEMPOTENCY_TTL: seconds_(1, 7 * 86400, { default: '86400', description: 'How long a publish `idempotencyKey` is remembered.' }),
+  IDEMPOTENCY_MAX_KEYS: setting(int(0, 10_000_000), { default: '100000', description: 'Bound on remembered keys.' }),
 
-/** The role table: role name -> topic selectors it may publish to and subscribe to. */
-const rolesSchema = z.record(
-  z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/),
-  z
-    .object({
-      publish: z.array(z.string().min(1).max(300)).max(64).default([]),
-      subscribe: z.array(z.string().min(1).max(300)).max(64).default([]),
-    })
-    .strict(),
-);
-export type RoleTable = z.infer<typeof rolesSchema>;
+  REDIS_URL: setting(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'), {
+    description:
+      'Run on Redis instead of the embedded default: events, refresh tokens, revocations, login counters and stream slots are shared by every instance (see "Running more than one instance").',
+  }),
+  REDIS_KEY_PREFIX: setting(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -'), {
+    default: 'notify:',
+    description: 'Prefix of every Redis key, so several deployments can share one Redis.',
+  }),
+  REDIS_STREAM_MAXLEN: setting(int(1000, 100_000_000), {
+    default: '100000',
+    description: 'Events kept in the Redis event stream, over all topics.',
+  }),
+  WORKERS: setting(int(1, 256), {
+    default: '1',
+    description: 'Processes serving `PORT` on this machine (node:cluster); more than one needs `REDIS_URL`.',
+  }),
+  METRICS: setting(oneOf(['off', 'token', 'listen']), {
+    default: 'off',
+    description:
+      '`GET /metrics` (Prometheus): `off` answers 403; `token` serves it on the main port to `Authorization: Bearer $METRICS_TOKEN`; `listen` serves it, without authentication, only on `METRICS_LISTEN`. Off by default: stream counts and failure reasons are not for everyone.',
+  }),
+  METRICS_TOKEN: setting(z.string().min(32, 'must be at least 32 characters (generate one with `openssl rand -base64 32`)').max(1024), {
+    description: 'Required with `METRICS=token`, at least 32 characters (`openssl rand -base64 32`). Not an access token.',
+  }),
+  METRICS_LISTEN: setting(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port'), {
+    default: '127.0.0.1:9464',
+    description:
+      '`host:port` of the metrics listener for `METRICS=listen` (9464 is the port Prometheus exporters conventionally use); keep it on loopback or a private network.',
+  }),
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+
+/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
+export const MIN_HMAC_SECRET_BYTES = 32;
+/**
+ * 32 random bytes hold about 30 distinct values (fewer than 16 happens with probability far below
+ * 2^-40), so fewer distinct bytes than this means a secret typed or repeated by a person.
+ */
+export const MIN_HMAC_SECRET_DISTINCT_BYTES = 16;
 
 /**
- * The embedded default roles. `{sub}` is the account name, so every account has a private
- * inbox under `users/{sub}/`. Publishers may write to any inbox and to public topics.
+ * The schema of the whole configuration: the settings, then the checks that span several of them
+ * and the shape the rest of the server reads.
+ * @param readFile reads `ROLES_FILE`; injected so tests need no file system.
  */
-export const DEFAULT_ROLES: RoleTable = {
-  user: { publish: [], subscribe: ['users/{sub}/**', 'public/**'] },
-  publisher: { publish: ['public/**', 'users/*/**'], subscribe: ['public/**'] },
-  admin: { publish: ['**'], subscribe: ['**'] },
-};
+function configSchema(readFile: (file: string) => string) {
+  return z.object(SETTINGS).transform((e, ctx) => {
+    const fail = (key: SettingName, message: string) => {
+      ctx.addIssue({ code: 'custom', path: [key], message });
+      return z.NEVER;
+    };
 
-export interface Config {
-  readonly port: number;
-  readonly host: string;
-  readonly dataDir: string;
-  readonly usersFile: string;
-  readonly roles: RoleTable;
-  readonly logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
-  readonly trustProxy: boolean;
-  readonly publicOrigin: string | undefined;
-  readonly corsOrigins: readonly string[];
-  readonly cookieSecure: 'auto' | boolean;
-  /** PEM certificate chain and private key: HTTPS with HTTP/2 (and HTTP/1.1 fallback) on PORT. */
-  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
-  readonly jwt: {
-    readonly alg: 'EdDSA' | 'ES256' | 'HS256';
-    readonly secret: Uint8Array | undefined;
-    readonly issuer: string;
-    readonly audience: string;
-    readonly accessTokenTtl: number;
-    readonly clockTolerance: number;
-  };
-  readonly refreshToken: { readonly idleTtl: number; readonly absoluteTtl: number };
-  readonly scryptLogN: number;
-  readonly login: {
-    readonly maxPerAccountAndAddress: number;
-    readonly maxPerAddress: number;
-    readonly maxPerAccount: number;
-    readonly window: number;
-  };
-  readonly limits: {
-    readonly maxBodyBytes: number;
-    readonly maxDataBytes: number;
-    readonly maxTopicsPerRequest: number;
-  };
-  readonly streams: {
-    readonly heartbeatInterval: number;
-    readonly expiryWarning: number;
-    readonly retryMs: number;
-    readonly bufferBytes: number;
-    readonly maxStreams: number;
-    readonly maxStreamsPerUser: number;
-    readonly shutdownGrace: number;
-  };
-  readonly history: {
-    readonly size: number;
-    readonly ttl: number;
-    readonly maxTopics: number;
-    readonly idempotencyTtl: number;
-    readonly idempotencyMaxKeys: number;
-  };
-  /** Set when REDIS_URL is: the Redis bus and shared state instead of the embedded default. */
-  readonly redis:
-    | {
-        readonly url: string;
-        readonly keyPrefix: string;
-        /** Events kept in the global stream, over all topics. */
-        readonly streamMaxLen: number;
+    let secret: Uint8Array | undefined;
+    if (e.JWT_ALG === 'HS256') {
+      if (e.JWT_SECRET === undefined) return fail('JWT_SECRET', 'is required when JWT_ALG=HS256');
+      secret = decodeSecret(e.JWT_SECRET);
+      // A long secret with few distinct bytes ('aaaa...', a repeated word) is not random: refuse it too.
+      if (secret.length < MIN_HMAC_SECRET_BYTES || new Set(secret).size < MIN_HMAC_SECRET_DISTINCT_BYTES) {
+        return fail(
+          'JWT_SECRET',
+          `must hold at least ${MIN_HMAC_SECRET_BYTES} random bytes (give it as base64url, base64 or hex); generate one with \`openssl rand -base64 32\``,
+        );
       }
-    | undefined;
-  /** Processes serving the port (node:cluster); more than one needs Redis. */
-  readonly workers: number;
-  /** `GET /metrics`: off, behind a bearer token on the main port, or on a separate address. */
-  readonly metrics: {
-    readonly access: 'off' | 'token' | 'listen';
-    readonly token: string | undefined;
-    readonly listen: { readonly host: string; readonly port: number };
-  };
+    } else if (e.JWT_SECRET !== undefined) {
+      return fail('JWT_SECRET', `is only used with JWT_ALG=HS256 (JWT_ALG is ${e.JWT_ALG})`);
+    }
+    if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
+      return fail(e.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE', 'TLS_CERT_FILE and TLS_KEY_FILE go together');
+    }
+    if (e.REFRESH_TOKEN_ABSOLUTE_TTL < e.REFRESH_TOKEN_IDLE_TTL) {
+      return fail('REFRESH_TOKEN_ABSOLUTE_TTL', 'must not be shorter than REFRESH_TOKEN_IDLE_TTL');
+    }
+    if (e.MAX_DATA_BYTES > e.MAX_BODY_BYTES) return fail('MAX_DATA_BYTES', 'must not be larger than MAX_BODY_BYTES');
+    if (e.WORKERS > 1 && e.REDIS_URL === undefined) {
+      return fail('WORKERS', 'more than one worker needs REDIS_URL (workers share events and state through Redis)');
+    }
+    if (e.METRICS === 'token' && e.METRICS_TOKEN === undefined) return fail('METRICS_TOKEN', 'is required when METRICS=token');
+    const metricsColon = e.METRICS_LISTEN.lastIndexOf(':');
+    const metricsPort = Number(e.METRICS_LISTEN.slice(metricsColon + 1));
+    if (metricsPort > 65535) return fail('METRICS_LISTEN', 'port must be at most 65535');
+
+    let roles: RoleTable = DEFAULT_ROLES;
+    if (e.ROLES_FILE !== undefined) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(readFile(e.ROLES_FILE));
+      } catch (error) {
+        return fail('ROLES_FILE', `${e.ROLES_FILE} cannot be read as JSON (${(error as Error).message})`);
+      }
+      const table = roleTableSchema.safeParse(raw);
+      if (!table.success) {
+        const issue = table.error.issues[0]!;
+        return fail('ROLES_FILE', `${e.ROLES_FILE}: ${issue.path.join('.') || 'the file'}: ${issue.message}`);
+      }
+      roles = table.data;
+    }
+
+    const dataDir = path.resolve(e.DATA_DIR);
+    return {
+      port: e.PORT,
+      host: e.HOST,
+      dataDir,
+      usersFile: path.resolve(dataDir, e.USERS_FILE ?? 'users.json'),
+      roles,
+      logLevel: e.LOG_LEVEL,
+      trustProxy: e.TRUST_PROXY,
+      publicOrigin: e.PUBLIC_ORIGIN,
+      corsOrigins: e.CORS_ORIGINS,
+      cookieSecure: e.COOKIE_SECURE === 'auto' ? ('auto' as const) : e.COOKIE_SECURE === 'true',
+      /** PEM certificate chain and private key: HTTPS with HTTP/2 (and HTTP/1.1 fallback) on PORT. */
+      tls:
+        e.TLS_CERT_FILE === undefined || e.TLS_KEY_FILE === undefined
+          ? undefined
+          : { certFile: path.resolve(e.TLS_CERT_FILE), keyFile: path.resolve(e.TLS_KEY_FILE) },
+      jwt: {
+        alg: e.JWT_ALG,
+        secret,
+        issuer: e.JWT_ISSUER ?? e.PUBLIC_ORIGIN ?? `http://${e.HOST}:${e.PORT}`,
+        audience: e.JWT_AUDIENCE,
+        accessTokenTtlMs: e.ACCESS_TOKEN_TTL,
+        clockToleranceMs: e.CLOCK_TOLERANCE,
+      },
+      refreshToken: { idleTtlMs: e.REFRESH_TOKEN_IDLE_TTL, absoluteTtlMs: e.REFRESH_TOKEN_ABSOLUTE_TTL },
+      scryptLogN: e.SCRYPT_LOG_N,
+      login: {
+        maxPerAccountAndAddress: e.LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS,
+        maxPerAddress: e.LOGIN_MAX_PER_ADDRESS,
+        maxPerAccount: e.LOGIN_MAX_PER_ACCOUNT,
+        windowMs: e.LOGIN_WINDOW,
+      },
+      limits: { maxBodyBytes: e.MAX_BODY_BYTES, maxDataBytes: e.MAX_DATA_BYTES, maxTopicsPerRequest: e.MAX_TOPICS_PER_REQUEST },
+      streams: {
+        heartbeatIntervalMs: e.HEARTBEAT_INTERVAL,
+        expiryWarningMs: e.EXPIRY_WARNING,
+        retryMs: e.RETRY_MS,
+        bufferBytes: e.STREAM_BUFFER_BYTES,
+        maxStreams: e.MAX_STREAMS,
+        maxStreamsPerUser: e.MAX_STREAMS_PER_USER,
+        shutdownGraceMs: e.SHUTDOWN_GRACE,
+      },
+      history: {
+        size: e.HISTORY_SIZE,
+        ttlMs: e.HISTORY_TTL,
+        maxTopics: e.HISTORY_MAX_TOPICS,
+        idempotencyTtlMs: e.IDEMPOTENCY_TTL,
+        idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
+      },
+      /** Where shared state lives: chosen here, once, and nowhere else. */
+      backend:
+        e.REDIS_URL === undefined
+          ? { kind: 'memory' as const }
+          : { kind: 'redis' as const, url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, streamMaxLen: e.REDIS_STREAM_MAXLEN },
+      /** Processes serving the port (node:cluster); more than one needs Redis. */
+      workers: e.WORKERS,
+      /** `GET /metrics`: off, behind a bearer token on the main port, or on a separate address. */
+      metrics: {
+        access: e.METRICS,
+        token: e.METRICS_TOKEN,
+        listen: { host: e.METRICS_LISTEN.slice(0, metricsColon).replace(/^\[|\]$/g, ''), port: metricsPort },
+      },
+    };
+  });
 }
 
-/** A configuration value that cannot be used; `key` names the variable. */
+/** The configuration the server runs with: exactly what the schema produces. */
+export type Config = z.output<ReturnType<typeof configSchema>>;
+
+/** A configuration value that cannot be used; `key` names the variable (or file). */
 export class ConfigError extends Error {
   constructor(
     readonly key: string,
@@ -190,14 +355,6 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
-
-/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
-export const MIN_HMAC_SECRET_BYTES = 32;
-/**
- * 32 random bytes hold about 30 distinct values (fewer than 16 happens with probability far below
- * 2^-40), so fewer distinct bytes than this means a secret typed or repeated by a person.
- */
-export const MIN_HMAC_SECRET_DISTINCT_BYTES = 16;
 
 /**
  * Parses the environment into a `Config`.
@@ -212,124 +369,14 @@ export function loadConfig(
 ): Config {
   // An empty variable means "use the default"; any other value is parsed exactly as written.
   const present = Object.fromEntries(
-    Object.entries(env).filter(([key, value]) => value !== undefined && value !== '' && Object.hasOwn(envSchema.shape, key)),
+    Object.entries(env).filter(([key, value]) => value !== undefined && value !== '' && Object.hasOwn(SETTINGS, key)),
   );
-  const parsed = envSchema.safeParse(present);
+  const parsed = configSchema(readFile).safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
   }
-  const e = parsed.data;
-
-  let secret: Uint8Array | undefined;
-  if (e.JWT_ALG === 'HS256') {
-    if (e.JWT_SECRET === undefined) throw new ConfigError('JWT_SECRET', 'is required when JWT_ALG=HS256');
-    secret = decodeSecret(e.JWT_SECRET);
-    // A long secret with few distinct bytes ('aaaa...', a repeated word) is not random: refuse it too.
-    if (secret.length < MIN_HMAC_SECRET_BYTES || new Set(secret).size < MIN_HMAC_SECRET_DISTINCT_BYTES) {
-      throw new ConfigError(
-        'JWT_SECRET',
-        `must hold at least ${MIN_HMAC_SECRET_BYTES} random bytes (give it as base64url, base64 or hex); generate one with \`openssl rand -base64 32\``,
-      );
-    }
-  } else if (e.JWT_SECRET !== undefined) {
-    throw new ConfigError('JWT_SECRET', `is only used with JWT_ALG=HS256 (JWT_ALG is ${e.JWT_ALG})`);
-  }
-  if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
-    throw new ConfigError(e.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE', 'TLS_CERT_FILE and TLS_KEY_FILE go together');
-  }
-  if (e.REFRESH_TOKEN_ABSOLUTE_TTL < e.REFRESH_TOKEN_IDLE_TTL) {
-    throw new ConfigError('REFRESH_TOKEN_ABSOLUTE_TTL', 'must not be shorter than REFRESH_TOKEN_IDLE_TTL');
-  }
-  if (e.MAX_DATA_BYTES > e.MAX_BODY_BYTES) {
-    throw new ConfigError('MAX_DATA_BYTES', 'must not be larger than MAX_BODY_BYTES');
-  }
-
-  if (e.WORKERS > 1 && e.REDIS_URL === undefined) {
-    throw new ConfigError('WORKERS', 'more than one worker needs REDIS_URL (workers share events and state through Redis)');
-  }
-  if (e.METRICS === 'token' && e.METRICS_TOKEN === undefined) throw new ConfigError('METRICS_TOKEN', 'is required when METRICS=token');
-  const metricsColon = e.METRICS_LISTEN.lastIndexOf(':');
-  const metricsPort = Number(e.METRICS_LISTEN.slice(metricsColon + 1));
-  if (metricsPort > 65535) throw new ConfigError('METRICS_LISTEN', 'port must be at most 65535');
-
-  let roles = DEFAULT_ROLES;
-  if (e.ROLES_FILE !== undefined) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFile(e.ROLES_FILE));
-    } catch (error) {
-      throw new ConfigError('ROLES_FILE', `cannot be read as JSON (${(error as Error).message})`);
-    }
-    const result = rolesSchema.safeParse(raw);
-    if (!result.success) {
-      const issue = result.error.issues[0]!;
-      throw new ConfigError('ROLES_FILE', `${issue.path.join('.')}: ${issue.message}`);
-    }
-    roles = result.data;
-  }
-
-  const dataDir = path.resolve(e.DATA_DIR);
-  return {
-    port: e.PORT,
-    host: e.HOST,
-    dataDir,
-    usersFile: path.resolve(dataDir, e.USERS_FILE ?? 'users.json'),
-    roles,
-    logLevel: e.LOG_LEVEL,
-    trustProxy: e.TRUST_PROXY,
-    publicOrigin: e.PUBLIC_ORIGIN,
-    corsOrigins: e.CORS_ORIGINS,
-    cookieSecure: e.COOKIE_SECURE === 'auto' ? 'auto' : e.COOKIE_SECURE === 'true',
-    tls:
-      e.TLS_CERT_FILE === undefined || e.TLS_KEY_FILE === undefined
-        ? undefined
-        : { certFile: path.resolve(e.TLS_CERT_FILE), keyFile: path.resolve(e.TLS_KEY_FILE) },
-    jwt: {
-      alg: e.JWT_ALG,
-      secret,
-      issuer: e.JWT_ISSUER ?? e.PUBLIC_ORIGIN ?? `http://${e.HOST}:${e.PORT}`,
-      audience: e.JWT_AUDIENCE,
-      accessTokenTtl: e.ACCESS_TOKEN_TTL,
-      clockTolerance: e.CLOCK_TOLERANCE,
-    },
-    refreshToken: { idleTtl: e.REFRESH_TOKEN_IDLE_TTL, absoluteTtl: e.REFRESH_TOKEN_ABSOLUTE_TTL },
-    scryptLogN: e.SCRYPT_LOG_N,
-    login: {
-      maxPerAccountAndAddress: e.LOGIN_MAX_PER_ACCOUNT_AND_ADDRESS,
-      maxPerAddress: e.LOGIN_MAX_PER_ADDRESS,
-      maxPerAccount: e.LOGIN_MAX_PER_ACCOUNT,
-      window: e.LOGIN_WINDOW,
-    },
-    limits: {
-      maxBodyBytes: e.MAX_BODY_BYTES,
-      maxDataBytes: e.MAX_DATA_BYTES,
-      maxTopicsPerRequest: e.MAX_TOPICS_PER_REQUEST,
-    },
-    streams: {
-      heartbeatInterval: e.HEARTBEAT_INTERVAL,
-      expiryWarning: e.EXPIRY_WARNING,
-      retryMs: e.RETRY_MS,
-      bufferBytes: e.STREAM_BUFFER_BYTES,
-      maxStreams: e.MAX_STREAMS,
-      maxStreamsPerUser: e.MAX_STREAMS_PER_USER,
-      shutdownGrace: e.SHUTDOWN_GRACE,
-    },
-    history: {
-      size: e.HISTORY_SIZE,
-      ttl: e.HISTORY_TTL,
-      maxTopics: e.HISTORY_MAX_TOPICS,
-      idempotencyTtl: e.IDEMPOTENCY_TTL,
-      idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
-    },
-    redis: e.REDIS_URL === undefined ? undefined : { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, streamMaxLen: e.REDIS_STREAM_MAXLEN },
-    workers: e.WORKERS,
-    metrics: {
-      access: e.METRICS,
-      token: e.METRICS_TOKEN,
-      listen: { host: e.METRICS_LISTEN.slice(0, metricsColon).replace(/^\[|\]$/g, ''), port: metricsPort },
-    },
-  };
+  return parsed.data;
 }
 
 function decodeSecret(value: string): Uint8Array {

@@ -4,10 +4,8 @@ import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { AppError, ConflictError, InvalidRequestError, NotFoundError } from '../errors.js';
+import { ROLE_NAME } from './role-table.js';
 import { ACCOUNT_NAME, type Account, type AccountChange, type UserStore } from './user-store.js';
-
-/** Role names, as in the role table of `config.ts`. */
-export const ROLE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 /** An account holds few roles; the bound keeps tokens (which list them) small. */
 const MAX_ROLES = 32;
 /**

@@ -1,8 +1,5 @@
-import type { RoleTable } from '../config.js';
-import { parseSelector } from '../topics/selector.js';
+import { SUBJECT_PLACEHOLDER, type RoleTable } from './role-table.js';
 import type { TopicGrants } from './token-service.js';
-
-const SUBJECT_PLACEHOLDER = '{sub}';
 
 /**
  * Turns an account's roles into the topic grants its token carries. `{sub}` in a role's selector
@@ -20,27 +17,4 @@ export function resolveGrants(roles: RoleTable, accountRoles: readonly string[],
     for (const selector of entry.subscribe) subscribe.add(selector.replaceAll(SUBJECT_PLACEHOLDER, subject));
   }
   return { publish: [...publish], subscribe: [...subscribe] };
-}
-
-/**
- * Checks every selector of a role table, with `{sub}` standing for a sample account name.
- * @throws Error naming the role and selector that is not valid.
- */
-export function validateRoleTable(roles: RoleTable): void {
-  for (const [role, entry] of Object.entries(roles)) {
-    for (const selector of [...entry.publish, ...entry.subscribe]) {
-      const expanded = selector.replaceAll(SUBJECT_PLACEHOLDER, 'sample-account');
-      if (expanded.includes('{') || expanded.includes('}')) {
-        throw new Error(`role ${role}: selector ${JSON.stringify(selector)} has a placeholder other than {sub}`);
-      }
-      try {
-        parseSelector(expanded);
-      } catch (error) {
-        throw new Error(`role ${role}: selector ${JSON.stringify(selector)}: ${(error as Error).message}`);
-      }
-      if (selector.includes(SUBJECT_PLACEHOLDER) && !selector.split('/').includes(SUBJECT_PLACEHOLDER)) {
-        throw new Error(`role ${role}: selector ${JSON.stringify(selector)}: {sub} must be a whole segment`);
-      }
-    }
-  }
 }

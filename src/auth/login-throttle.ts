@@ -1,7 +1,20 @@
-import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterRes } from 'rate-limiter-flexible';
 import { TooManyRequestsError } from '../errors.js';
-import { orUnavailable } from '../redis/redis-unavailable-error.js';
+
+/**
+ * One fixed-window counter, the part of rate-limiter-flexible's limiters the throttle uses. A
+ * backend supplies them (`backends/*`): in memory, or shared by every instance. A counter
+ * rejects with `RateLimiterRes` when a `consume` goes over the limit, and with an `AppError`
+ * (503) when its store is unreachable, so sign-in is refused rather than left unthrottled.
+ */
+export interface AttemptCounter {
+  get(key: string): Promise<RateLimiterRes | null>;
+  consume(key: string): Promise<RateLimiterRes>;
+  delete(key: string): Promise<boolean>;
+}
+
+/** Makes the counter `name` allowing `points` per window of `windowMs`. */
+export type AttemptCounterFactory = (name: string, points: number, windowMs: number) => AttemptCounter;
 
 export interface LoginThrottleOptions {
   /** Attempts per (account, address) pair per window: stops guessing one password from one place. */
@@ -10,16 +23,11 @@ export interface LoginThrottleOptions {
   readonly maxPerAddress: number;
   /** Failed attempts per account per window, from anywhere: stops a distributed guess at one account. */
   readonly maxPerAccount: number;
-  /** Window length in seconds. */
-  readonly window: number;
-  /**
-   * With several instances, the counters live in Redis (issue 4) so that spreading attempts over
-   * instances gains nothing. While Redis is unreachable, sign-in answers 503 rather than going
-   * unthrottled.
-   */
-  readonly redis?: { readonly client: Redis; readonly keyPrefix: string };
-  /** Seconds an address stays trusted for an account after a successful sign-in from it; default 30 days. */
-  readonly trustTtl?: number;
+  readonly windowMs: number;
+  /** Where the counters live (the backend's `attemptCounters`). */
+  readonly counters: AttemptCounterFactory;
+  /** How long an address stays trusted for an account after a successful sign-in from it; default 30 days. */
+  readonly trustTtlMs?: number;
   /** Bound on remembered (account, address) successes; default 100,000. */
   readonly maxTrusted?: number;
   readonly clock?: () => number;
@@ -28,20 +36,20 @@ export interface LoginThrottleOptions {
 /**
  * Throttles sign-in attempts before any password hashing, so a flood of logins costs a map look-up
  * each, not a second of scrypt. Counters are fixed windows that expire by themselves; nothing is
- * locked permanently. Uses rate-limiter-flexible, whose Redis store takes the same counters across
- * instances.
+ * locked permanently. The counters come from the backend: rate-limiter-flexible's memory limiter on
+ * one process, its Redis limiter across instances.
  *
  * The per-account limit stops a distributed guess at one password, but a plain per-account limit
  * is also a weapon: anyone can fail 50 times and lock the real owner out for the window (OWASP
  * Authentication Cheat Sheet, "account lockout"; ASVS V2.2.1). So once an account's failures reach
  * the limit, only addresses that have not signed in to that account successfully within
- * `trustTtl` are refused; the owner's usual addresses still get through, each held to its own
+ * `trustTtlMs` are refused; the owner's usual addresses still get through, each held to its own
  * per-(account, address) limit, which still bounds guessing from any one of them.
  */
 export class LoginThrottle {
-  private readonly pair: RateLimiterAbstract;
-  private readonly address: RateLimiterAbstract;
-  private readonly account: RateLimiterAbstract;
+  private readonly pair: AttemptCounter;
+  private readonly address: AttemptCounter;
+  private readonly account: AttemptCounter;
   /**
    * (account, address) -> trusted until (ms). Bounded by `maxTrusted` (about 100 bytes an entry:
    * 10 MB at the default); past the bound the oldest entry is dropped first, which at worst sends
@@ -54,20 +62,10 @@ export class LoginThrottle {
   private readonly clock: () => number;
 
   constructor(private readonly options: LoginThrottleOptions) {
-    const redis = options.redis;
-    const limiter = (keyPrefix: string, points: number): RateLimiterAbstract =>
-      redis === undefined
-        ? new RateLimiterMemory({ keyPrefix, points, duration: options.window })
-        : new RateLimiterRedis({
-            storeClient: redis.client,
-            keyPrefix: `${redis.keyPrefix}${keyPrefix}`,
-            points,
-            duration: options.window,
-          });
-    this.pair = limiter('login-pair', options.maxPerAccountAndAddress);
-    this.address = limiter('login-addr', options.maxPerAddress);
-    this.account = limiter('login-acct', options.maxPerAccount);
-    this.trustTtlMs = (options.trustTtl ?? 30 * 86400) * 1000;
+    this.pair = options.counters('login-pair', options.maxPerAccountAndAddress, options.windowMs);
+    this.address = options.counters('login-addr', options.maxPerAddress, options.windowMs);
+    this.account = options.counters('login-acct', options.maxPerAccount, options.windowMs);
+    this.trustTtlMs = options.trustTtlMs ?? 30 * 86_400_000;
     this.maxTrusted = options.maxTrusted ?? 100_000;
     this.clock = options.clock ?? Date.now;
   }
@@ -77,7 +75,7 @@ export class LoginThrottle {
    * @throws TooManyRequestsError with `Retry-After` when any limit is reached.
    */
   async attempt(account: string, address: string): Promise<void> {
-    const failures = await orUnavailable(() => this.account.get(account));
+    const failures = await this.account.get(account);
     if (failures !== null && failures.consumedPoints >= this.options.maxPerAccount && !this.isTrusted(account, address)) {
       throw this.limited(failures.msBeforeNext);
     }
@@ -86,7 +84,7 @@ export class LoginThrottle {
       await this.pair.consume(pairKey(account, address));
     } catch (error) {
       if (error instanceof RateLimiterRes) throw this.limited(error.msBeforeNext);
-      return orUnavailable(() => Promise.reject(error));
+      throw error;
     }
   }
 
@@ -95,7 +93,7 @@ export class LoginThrottle {
     try {
       await this.account.consume(account);
     } catch (error) {
-      if (!(error instanceof RateLimiterRes)) await orUnavailable(() => Promise.reject(error));
+      if (!(error instanceof RateLimiterRes)) throw error;
     }
   }
 
@@ -104,7 +102,7 @@ export class LoginThrottle {
    * trusts the address for this account (see the class comment).
    */
   async succeeded(account: string, address: string): Promise<void> {
-    await orUnavailable(() => this.pair.delete(pairKey(account, address)));
+    await this.pair.delete(pairKey(account, address));
     const key = pairKey(account, address);
     this.trusted.delete(key);
     this.trusted.set(key, this.clock() + this.trustTtlMs);

@@ -29,5 +29,10 @@ export interface RefreshTokenStore {
   revokeFamily(familyId: string): Promise<void>;
   /** Revokes every family of `subject`; returns their ids. */
   revokeSubject(subject: string): Promise<string[]>;
+  /**
+   * Forgets families past their absolute or idle lifetime (a revoked family is kept until then, so a
+   * replayed token is still recognised as reuse). The server calls it on a timer.
+   */
+  sweep(): Promise<void>;
   close(): Promise<void>;
 }

@@ -26,6 +26,11 @@ export class RevocationList {
 
   constructor(private readonly options: { retentionMs: number; clock?: () => number }) {}
 
+  /** How long an entry matters: the access-token lifetime plus clock tolerance. */
+  get retentionMs(): number {
+    return this.options.retentionMs;
+  }
+
   private get now(): number {
     return (this.options.clock ?? Date.now)();
   }

@@ -68,10 +68,10 @@ export interface TokenServiceOptions {
   readonly signing: SigningMaterial;
   readonly issuer: string;
   readonly audience: string;
-  /** Access-token lifetime in seconds. */
-  readonly ttl: number;
-  /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. */
-  readonly clockTolerance: number;
+  /** Access-token lifetime. */
+  readonly ttlMs: number;
+  /** Clock skew tolerated on `exp`, `nbf` and `iat`. */
+  readonly clockToleranceMs: number;
   readonly clock?: () => number;
   readonly randomId?: () => string;
 }
@@ -111,9 +111,12 @@ function compile(source: string): Selector {
  * @throws Error when a required option is missing or unsafe: a factory with no key refuses to build.
  */
 export async function createTokenService(options: TokenServiceOptions): Promise<TokenService> {
-  const { signing, issuer, audience, ttl, clockTolerance } = options;
+  const { signing, issuer, audience } = options;
   if (!issuer || !audience) throw new Error('createTokenService: issuer and audience are required');
-  if (!(ttl > 0)) throw new Error('createTokenService: ttl must be positive');
+  if (!(options.ttlMs >= 1000)) throw new Error('createTokenService: ttlMs must be at least one second');
+  // JWT times (RFC 7519 NumericDate) are whole seconds.
+  const ttl = Math.floor(options.ttlMs / 1000);
+  const clockTolerance = Math.floor(options.clockToleranceMs / 1000);
   const clock = options.clock ?? Date.now;
   const randomId = options.randomId ?? randomUUID;
 

@@ -68,5 +68,9 @@ export interface EventBus {
    * or a reset when history cannot prove that nothing in between was lost.
    */
   replay(selectors: readonly Selector[], since: string): Promise<ReplayResult>;
+  /** Events held for replay, over all topics (an event on two topics may count twice); read at metrics scrape time. */
+  readonly historySize: number;
+  /** Drops events past the history TTL; the server calls it on a timer. */
+  sweep(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { ROLE_NAME } from '../auth/file-user-store.js';
+import { ROLE_NAME } from '../auth/role-table.js';
 import { ACCOUNT_NAME, type Account, type AccountKind } from '../auth/user-store.js';
 import { InvalidRequestError, NotFoundError } from '../errors.js';
 import type { AccountContext, CliContext, CliStreams } from './command.js';

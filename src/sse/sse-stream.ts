@@ -39,6 +39,8 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 export class SseStream {
   private ended = false;
   private endListener: ((reason: StreamEndReason) => void) | undefined;
+  /** Set only while a catch-up writer waits for the socket to drain (`drained`). */
+  private drainWaiter: (() => void) | undefined;
   /** Where frames go once the head is sent: the socket itself, or the response when it has none. */
   private out: Writable;
 
@@ -100,6 +102,29 @@ export class SseStream {
     return true;
   }
 
+  /**
+   * True while more bytes wait in user space than the transport's own buffer size: a writer with
+   * many frames to send (a replay) should wait for `drained` before writing more, so that catch-up
+   * goes at the reader's pace and never trips `maxBufferedBytes`, which is for readers that stop.
+   */
+  get congested(): boolean {
+    return !this.ended && this.out.writableLength >= this.out.writableHighWaterMark;
+  }
+
+  /** Resolves once the waiting bytes have gone to the socket, or the stream has ended. */
+  drained(): Promise<void> {
+    if (!this.congested) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.out.off('drain', done);
+        this.drainWaiter = undefined;
+        resolve();
+      };
+      this.drainWaiter = done;
+      this.out.once('drain', done);
+    });
+  }
+
   /** Ends the stream after writing `last` (a final event). */
   end(last?: Buffer | string): void {
     if (this.ended) return;
@@ -124,6 +149,7 @@ export class SseStream {
   private finish(reason: StreamEndReason): void {
     if (this.ended) return;
     this.ended = true;
+    this.drainWaiter?.();
     const listener = this.endListener;
     this.endListener = undefined;
     listener?.(reason);

@@ -7,7 +7,7 @@ import { frameEvent } from '../sse/frame.js';
  */
 export const CONTROL_EVENT_TYPES = Object.freeze(['connected', 'reset', 'token-expiring', 'token-renewed', 'closed'] as const);
 
-export type CloseReason = 'token_expired' | 'revoked' | 'insufficient_scope' | 'shutdown';
+export type CloseReason = 'token_expired' | 'revoked' | 'insufficient_scope' | 'replay_unavailable' | 'shutdown';
 
 export function connectedEvent(
   retryMs: number,

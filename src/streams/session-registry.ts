@@ -1,13 +1,12 @@
 import type { RevocationList } from '../auth/revocations.js';
 import type { AccessClaims } from '../auth/token-service.js';
-import { ServiceUnavailableError, TooManyRequestsError } from '../errors.js';
+import { ServiceUnavailableError } from '../errors.js';
 import { frameComment } from '../sse/frame.js';
 import type { CloseReason } from './control-events.js';
 import type { SessionEndReason, SubscriberSession } from './subscriber-session.js';
 
 export interface SessionRegistryOptions {
   readonly maxStreams: number;
-  readonly maxStreamsPerSubject: number;
   /** 0 turns heartbeats off. */
   readonly heartbeatMs: number;
   readonly revocations: RevocationList;
@@ -58,16 +57,14 @@ export class SessionRegistry {
   }
 
   /**
-   * Checks that one more stream may open for `subject`.
-   * @throws ServiceUnavailableError (`shutting_down`, `server_busy`) or TooManyRequestsError (`too_many_streams`).
+   * Checks that this process may hold one more stream. (The per-account limit is the backend's
+   * stream slots: it counts over every instance.)
+   * @throws ServiceUnavailableError (`shutting_down`, `server_busy`).
    */
-  admit(subject: string): void {
+  admit(): void {
     if (this.closing) throw new ServiceUnavailableError('shutting_down', 'The server is shutting down.', 1);
     if (this.sessions.size >= this.options.maxStreams) {
       throw new ServiceUnavailableError('server_busy', 'The server holds as many streams as it may.', 5);
-    }
-    if ((this.bySubject.get(subject)?.size ?? 0) >= this.options.maxStreamsPerSubject) {
-      throw new TooManyRequestsError('This account has too many open streams.', 5, 'too_many_streams');
     }
   }
 

@@ -1,6 +1,6 @@
 import type { AccessClaims } from '../auth/token-service.js';
-import type { BusEvent, EventBus, EventSink, Subscription } from '../bus/event-bus.js';
-import { compareEventIds, type EventIdParts } from '../bus/event-id.js';
+import type { BusEvent, EventBus, EventSink, ReplayResult, Subscription } from '../bus/event-bus.js';
+import { compareEventIds, formatEventId, parseEventId, type EventIdParts } from '../bus/event-id.js';
 import type { SseStream, StreamEndReason } from '../sse/sse-stream.js';
 import type { Selector } from '../topics/selector.js';
 import { closedEvent, connectedEvent, expiringEvent, renewedEvent, resetEvent, type CloseReason } from './control-events.js';
@@ -11,8 +11,14 @@ export type SessionEndReason = CloseReason | StreamEndReason;
 export interface SessionSettings {
   readonly retryMs: number;
   readonly heartbeatMs: number;
-  /** Seconds before expiry at which `token-expiring` is sent. */
-  readonly expiryWarning: number;
+  /** How long before expiry `token-expiring` is sent. */
+  readonly expiryWarningMs: number;
+  /**
+   * Live events that may wait, in frame bytes, while a resumed stream is still writing its
+   * backlog. Past it they are dropped from the buffer and read back from history instead, so a
+   * long catch-up never holds an unbounded queue.
+   */
+  readonly maxPendingBytes: number;
   readonly clock: () => number;
   /** The shared timer for token-expiry warnings and expiry (one per server, not one per stream). */
   readonly deadlines: DeadlineWheel;
@@ -20,16 +26,37 @@ export interface SessionSettings {
 
 /**
  * One subscriber's stream from open to close. It ties together the transport (`SseStream`), the
- * bus subscription and the token's lifetime, and has explicit exits: the client goes away, the
- * client is too slow, the token expires without renewal, the token is revoked, a renewal no
- * longer covers the topics, or the server shuts down. Every exit releases the subscription and
- * the timers.
+ * bus subscription and the token's lifetime. Every exit releases the subscription and the timers
+ * and is reported once to `onEnd` listeners (the registry, the stream slot, metrics). The exits,
+ * all of them:
+ *
+ * | reason               | what happened                                                          | the client sees          |
+ * |----------------------|------------------------------------------------------------------------|--------------------------|
+ * | `client_gone`        | the client closed the connection                                       | (it left)                |
+ * | `slow_consumer`      | more than `STREAM_BUFFER_BYTES` waited for a reader that does not read | the connection cut       |
+ * | `token_expired`      | the token expired without an in-band renewal                           | `closed` event           |
+ * | `revoked`            | its refresh family or its subject was revoked                          | `closed` event           |
+ * | `insufficient_scope` | a renewal's token no longer covers every topic                         | `closed` event           |
+ * | `replay_unavailable` | history could not be read to resume from `Last-Event-ID`               | `closed` event           |
+ * | `shutdown`           | the server is stopping                                                 | `closed` event           |
+ *
+ * Before a session exists, the events route drops a client that leaves while it is being
+ * authenticated or waits for a stream slot (`http/routes/events.ts`): such a client never gets a
+ * session, a subscription or a slot.
  */
 export class SubscriberSession implements EventSink, DeadlineTarget {
   private claims: AccessClaims;
   private subscription: Subscription | undefined;
   /** While replaying history, live events wait here; `undefined` once live. */
   private pending: BusEvent[] | undefined = [];
+  /** Frame bytes in `pending`, or -1 once they passed `maxPendingBytes` and were dropped. */
+  private pendingBytes = 0;
+  /**
+   * The newest id this stream has handed the client (by replay or `reset`): a live event at or
+   * below it is a duplicate and is dropped. Cleared by the first live event above it, since live
+   * events arrive in id order.
+   */
+  private floor: EventIdParts | undefined;
   /** The deadline slot this session waits in (the expiry warning first, then the expiry). */
   private deadlineSlot: number | undefined;
   private warned = false;
@@ -65,7 +92,8 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
 
   /**
    * Opens the stream: subscribes first (buffering live events), replays history after
-   * `lastEventId`, then hands over to live delivery without a gap or a duplicate.
+   * `lastEventId` at the pace the client reads it, then hands over to live delivery without a gap
+   * or a duplicate.
    */
   async start(bus: EventBus, lastEventId: string | undefined): Promise<void> {
     this.subscription = bus.subscribe(this.selectors, this);
@@ -80,29 +108,69 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
       }),
     );
     this.armTimers();
-
-    let last: EventIdParts | undefined;
-    if (lastEventId !== undefined) {
-      const replay = await bus.replay(this.selectors, lastEventId);
-      if (this.ended) return;
-      if (replay.kind === 'reset') {
-        this.stream.write(resetEvent(replay.reason, lastEventId, replay.headId));
-      } else {
-        for (const event of replay.events) this.stream.write(event.frame);
-        last = replay.events.at(-1)?.idParts;
-      }
-    }
+    if (lastEventId !== undefined && !(await this.catchUp(bus, lastEventId))) return;
     const waiting = this.pending ?? [];
     this.pending = undefined;
-    for (const event of waiting) {
-      if (last === undefined || compareEventIds(event.idParts, last) > 0) this.stream.write(event.frame);
+    for (const event of waiting) this.deliver(event);
+  }
+
+  /**
+   * Writes what the client missed since `since`, waiting for the socket to drain whenever it is
+   * full. Live events that arrive meanwhile wait in `pending`; if they outgrow their bound, they
+   * are dropped and this reads history again from the last id written.
+   * @returns false when the stream ended meanwhile.
+   */
+  private async catchUp(bus: EventBus, since: string): Promise<boolean> {
+    for (;;) {
+      let replay: ReplayResult;
+      try {
+        replay = await bus.replay(this.selectors, since);
+      } catch {
+        // The client keeps its Last-Event-ID and resumes on its next connect.
+        this.close('replay_unavailable');
+        return false;
+      }
+      if (this.ended) return false;
+      if (replay.kind === 'reset') {
+        this.stream.write(resetEvent(replay.reason, since, replay.headId));
+        this.floor = replay.headId === undefined ? undefined : parseEventId(replay.headId);
+      } else {
+        for (const event of replay.events) {
+          if (!this.stream.write(event.frame)) return false;
+          if (this.stream.congested) await this.stream.drained();
+          if (this.ended) return false;
+        }
+        this.floor = replay.events.at(-1)?.idParts ?? parseEventId(since);
+      }
+      if (this.pendingBytes >= 0) return true;
+      // Live events came faster than the backlog went out: fetch them from history instead.
+      if (this.floor === undefined) {
+        this.close('replay_unavailable');
+        return false;
+      }
+      since = formatEventId(this.floor);
+      this.pending = [];
+      this.pendingBytes = 0;
     }
   }
 
   /** The bus calls this for each live event: one shared frame, written straight to the socket. */
   deliver(event: BusEvent): void {
-    if (this.pending !== undefined) this.pending.push(event);
-    else this.stream.write(event.frame);
+    if (this.pending !== undefined) {
+      if (this.pendingBytes < 0) return;
+      this.pending.push(event);
+      this.pendingBytes += event.frame.length;
+      if (this.pendingBytes > this.settings.maxPendingBytes) {
+        this.pending = [];
+        this.pendingBytes = -1;
+      }
+      return;
+    }
+    if (this.floor !== undefined) {
+      if (compareEventIds(event.idParts, this.floor) <= 0) return;
+      this.floor = undefined;
+    }
+    this.stream.write(event.frame);
   }
 
   /** Writes a shared heartbeat frame. */
@@ -152,7 +220,7 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
       this.close('token_expired');
       return;
     }
-    const warnAtMs = expiresAtMs - this.settings.expiryWarning * 1000;
+    const warnAtMs = expiresAtMs - this.settings.expiryWarningMs;
     if (!this.warned && now >= warnAtMs) {
       this.warned = true;
       this.stream.write(expiringEvent(this.claims.expiresAt, this.renewUrl));

@@ -33,9 +33,9 @@ describe('attacks: stream lifetime, refresh and revocation', () => {
     // Access tokens live 2 s, no clock tolerance; refresh tokens idle out after 1 s.
     t = await startServer({ RETRY_MS: '100' }, (c) => ({
       ...c,
-      jwt: { ...c.jwt, accessTokenTtl: 2, clockTolerance: 0 },
-      streams: { ...c.streams, expiryWarning: 1 },
-      refreshToken: { idleTtl: 1, absoluteTtl: 3600 },
+      jwt: { ...c.jwt, accessTokenTtlMs: 2000, clockToleranceMs: 0 },
+      streams: { ...c.streams, expiryWarningMs: 1000 },
+      refreshToken: { idleTtlMs: 1000, absoluteTtlMs: 3_600_000 },
     }));
     for (const name of ['alice', 'bob', 'carol', 'dave', 'erin']) await t.addAccount(name, ['user']);
     await t.addAccount('newsroom', ['publisher']);

@@ -95,8 +95,8 @@ async function numberedPublisher(url: string) {
 
 const shortTokens = (c: Config): Config => ({
   ...c,
-  jwt: { ...c.jwt, accessTokenTtl: 4, clockTolerance: 0 },
-  streams: { ...c.streams, expiryWarning: 2 },
+  jwt: { ...c.jwt, accessTokenTtlMs: 4000, clockToleranceMs: 0 },
+  streams: { ...c.streams, expiryWarningMs: 2000 },
 });
 
 describe('in Chromium: the client keeps a stream alive', function () {

@@ -37,8 +37,8 @@ describe('NotifyClient (Node, bearer mode, real server)', () => {
   before(async () => {
     t = await startServer({}, (c) => ({
       ...c,
-      jwt: { ...c.jwt, accessTokenTtl: 4, clockTolerance: 0 },
-      streams: { ...c.streams, expiryWarning: 2 },
+      jwt: { ...c.jwt, accessTokenTtlMs: 4000, clockToleranceMs: 0 },
+      streams: { ...c.streams, expiryWarningMs: 2000 },
       history: { ...c.history, size: 5 },
     }));
     await t.addAccount('alice', ['user']);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { BusEvent } from '../../src/bus/event-bus.js';
 import { formatEventId } from '../../src/bus/event-id.js';
-import { MemoryBus, type MemoryBusOptions } from '../../src/bus/memory-bus.js';
+import { MemoryBus, type MemoryBusOptions } from '../../src/backends/memory/memory-bus.js';
 import { parseSelector } from '../../src/topics/selector.js';
 import { eventBusContract } from './event-bus.contract.js';
 

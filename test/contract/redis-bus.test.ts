@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { PublishRequest } from '../../src/bus/event-bus.js';
 import { formatEventId } from '../../src/bus/event-id.js';
-import { RedisBus } from '../../src/bus/redis-bus.js';
+import { RedisBus } from '../../src/backends/redis/redis-bus.js';
 import { parseSelector } from '../../src/topics/selector.js';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { eventBusContract } from './event-bus.contract.js';

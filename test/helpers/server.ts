@@ -94,7 +94,7 @@ export async function startServer(
       server.http.closeAllConnections();
       await server.close();
       rmSync(dataDir, { recursive: true, force: true });
-      if (config.redis !== undefined) await deleteKeys(config.redis.url, config.redis.keyPrefix);
+      if (config.backend.kind === 'redis') await deleteKeys(config.backend.url, config.backend.keyPrefix);
     },
   };
 }

@@ -91,7 +91,7 @@ describe('auth over HTTP', function () {
         .to.be.a('string')
         .and.match(/^[\w-]+\.[\w-]+\.[\w-]+$/);
       expect(res.body.refresh_token).to.be.a('string').and.not.equal('');
-      expect(res.body.expires_in).to.equal(t.config.jwt.accessTokenTtl);
+      expect(res.body.expires_in).to.equal(t.config.jwt.accessTokenTtlMs / 1000);
       expect(res.headers['set-cookie']).to.equal(undefined);
     }
 
@@ -212,7 +212,7 @@ describe('auth over HTTP', function () {
       expect(payload.sub).to.equal('alice');
       for (const claim of ['exp', 'iat']) expect(payload[claim], claim).to.be.a('number');
       for (const claim of ['jti', 'client_id', 'sid']) expect(payload[claim], claim).to.be.a('string').and.not.equal('');
-      expect((payload.exp as number) - (payload.iat as number)).to.equal(t.config.jwt.accessTokenTtl);
+      expect((payload.exp as number) - (payload.iat as number)).to.equal(t.config.jwt.accessTokenTtlMs / 1000);
       expect((payload.topics as { subscribe: string[] }).subscribe).to.include('users/alice/**');
     });
   });

@@ -41,8 +41,8 @@ describe('stream lifetime: expiry, in-band renewal and revocation', () => {
   before(async () => {
     t = await startServer({}, (c) => ({
       ...c,
-      jwt: { ...c.jwt, accessTokenTtl: 3, clockTolerance: 0 },
-      streams: { ...c.streams, expiryWarning: 2 },
+      jwt: { ...c.jwt, accessTokenTtlMs: 3000, clockToleranceMs: 0 },
+      streams: { ...c.streams, expiryWarningMs: 2000 },
       roles: { ...c.roles, narrow: { publish: [], subscribe: ['public/**'] } },
     }));
     await t.addAccount('alice', ['user']);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import path from 'node:path';
-import { ConfigError, DEFAULT_ROLES, loadConfig } from '../../src/config.js';
+import { DEFAULT_ROLES } from '../../src/auth/role-table.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 
 function configError(env: Record<string, string>, readFile?: (file: string) => string): ConfigError {
   try {
@@ -35,19 +36,20 @@ describe('loadConfig', () => {
         secret: undefined,
         issuer: 'http://127.0.0.1:3000',
         audience: 'notify',
-        accessTokenTtl: 300,
-        clockTolerance: 5,
+        accessTokenTtlMs: 300_000,
+        clockToleranceMs: 5000,
       });
-      expect(config.refreshToken).to.deep.equal({ idleTtl: 86400, absoluteTtl: 30 * 86400 });
+      expect(config.refreshToken).to.deep.equal({ idleTtlMs: 86_400_000, absoluteTtlMs: 30 * 86_400_000 });
       expect(config.limits).to.deep.equal({ maxBodyBytes: 65536, maxDataBytes: 32768, maxTopicsPerRequest: 16 });
       expect(config.history).to.deep.equal({
         size: 1000,
-        ttl: 3600,
+        ttlMs: 3_600_000,
         maxTopics: 10_000,
-        idempotencyTtl: 86400,
+        idempotencyTtlMs: 86_400_000,
         idempotencyMaxKeys: 100_000,
       });
-      expect(config.streams.heartbeatInterval).to.equal(15);
+      expect(config.streams.heartbeatIntervalMs).to.equal(15_000);
+      expect(config.backend).to.deep.equal({ kind: 'memory' });
     });
 
     it('treats an empty value as unset', () => {
@@ -68,7 +70,7 @@ describe('loadConfig', () => {
       expect(config.corsOrigins).to.deep.equal(['https://a.test', 'https://b.test']);
       expect(config.cookieSecure).to.equal(false);
       expect(config.jwt.issuer).to.equal('https://notify.example');
-      expect(config.jwt.accessTokenTtl).to.equal(10);
+      expect(config.jwt.accessTokenTtlMs).to.equal(10_000);
     });
   });
 
@@ -118,7 +120,7 @@ describe('loadConfig', () => {
         MAX_BODY_BYTES: '4096',
         MAX_DATA_BYTES: '4096',
       });
-      expect(config.refreshToken).to.deep.equal({ idleTtl: 3600, absoluteTtl: 3600 });
+      expect(config.refreshToken).to.deep.equal({ idleTtlMs: 3_600_000, absoluteTtlMs: 3_600_000 });
       expect(config.limits.maxDataBytes).to.equal(4096);
     });
   });
@@ -135,6 +137,12 @@ describe('loadConfig', () => {
       });
       expect(files).to.deep.equal(['/etc/notify/roles.json']);
       expect(config.roles).to.deep.equal({ reader: { publish: [], subscribe: ['public/**'] } });
+    });
+
+    it('names the file, the role and the selector in the message when a selector is bad', () => {
+      const error = configError(env, () => JSON.stringify({ user: { subscribe: ['public/**', 'users/a*'] } }));
+      expect(error.key).to.equal('ROLES_FILE');
+      expect(error.message).to.include('/etc/notify/roles.json').and.include('user.subscribe.1');
     });
 
     it('names ROLES_FILE when the file is not JSON', () => {
@@ -155,6 +163,10 @@ describe('loadConfig', () => {
       ['a role has an unknown field', { user: { subscribe: [], admin: true } }],
       ['a role name is not lower-case', { Admin: { subscribe: [] } }],
       ['the table is a list', [{ subscribe: [] }]],
+      // Checked inside config loading, so a bad selector exits 78 naming the file, not 1 "failed to start".
+      ['a selector is not a valid selector', { user: { subscribe: ['users//inbox'] } }],
+      ['a selector has a placeholder other than {sub}', { user: { subscribe: ['users/{user}/**'] } }],
+      ['{sub} is part of a segment', { user: { subscribe: ['users/x{sub}/**'] } }],
     ] as const) {
       it(`names ROLES_FILE when ${when}`, () => {
         expect(configError(env, () => JSON.stringify(content)).key).to.equal('ROLES_FILE');

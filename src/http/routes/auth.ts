@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import type { RoleTable } from '../../config.js';
+import type { RoleTable } from '../../auth/role-table.js';
 import { resolveGrants } from '../../auth/grants.js';
 import type { LoginThrottle } from '../../auth/login-throttle.js';
 import type { PasswordVerifier } from '../../auth/password.js';
@@ -31,8 +31,8 @@ export interface AuthRouterDeps {
   /** Origins besides our own from which a cookie-carrying refresh is accepted. */
   readonly allowedOrigins: readonly string[];
   readonly maxBodyBytes: number;
-  /** Seconds. */
-  readonly refreshTokenAbsoluteTtl: number;
+  /** The refresh cookie's Max-Age: a sign-in's longest life. */
+  readonly refreshTokenAbsoluteTtlMs: number;
 }
 
 /** Form bodies send booleans as text. */
@@ -86,7 +86,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
         access: access.token,
         accessMaxAgeMs: access.expiresIn * 1000,
         refresh: options.refreshToken,
-        refreshMaxAgeMs: deps.refreshTokenAbsoluteTtl * 1000,
+        refreshMaxAgeMs: deps.refreshTokenAbsoluteTtlMs,
       });
     }
     // In cookie mode the refresh token lives only in its HttpOnly cookie: were it in the body too,

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { AccessClaims } from '../../auth/token-service.js';
+import type { RenewalForwarder, StreamSlots } from '../../backends/backend.js';
 import type { EventBus } from '../../bus/event-bus.js';
 import { AppError, BearerError, InvalidRequestError } from '../../errors.js';
 import { SseStream } from '../../sse/sse-stream.js';
 import { CONTROL_EVENT_TYPES } from '../../streams/control-events.js';
 import type { SessionRegistry } from '../../streams/session-registry.js';
-import { renewConnection, type RenewalAnswer } from '../../streams/renew-connection.js';
+import { renewConnection } from '../../streams/renew-connection.js';
 import { SubscriberSession, type SessionSettings } from '../../streams/subscriber-session.js';
 import { anyMatches, coveredByAny, parseSelector, type Selector } from '../../topics/selector.js';
 import { parseTopic } from '../../topics/topic.js';
@@ -21,19 +21,10 @@ export interface EventsRouterDeps {
   readonly session: SessionSettings;
   readonly limits: { readonly maxBodyBytes: number; readonly maxDataBytes: number; readonly maxTopicsPerRequest: number };
   readonly streamBufferBytes: number;
-  /**
-   * Renews a stream this process does not hold on the instance that does (set when running on
-   * Redis). Same answers and errors as a local renewal.
-   */
-  readonly forwardRenewal?: (connectionId: string, claims: AccessClaims) => Promise<RenewalAnswer>;
-  /**
-   * Per-account stream slots counted over every instance (set when running on Redis).
-   * `acquire` throws 429 `too_many_streams` at the limit.
-   */
-  readonly streamSlots?: {
-    acquire(subject: string, streamId: string): Promise<void>;
-    release(subject: string, streamId: string): void;
-  };
+  /** Renews a stream that another instance holds (the backend's; on one process it always answers 404). */
+  readonly renewals: RenewalForwarder;
+  /** Per-account stream slots (the backend's: `MAX_STREAMS_PER_USER` over every instance). */
+  readonly streamSlots: StreamSlots;
 }
 
 /** The SSE `event:` field: a short token, no line breaks or other controls that could forge fields. */
@@ -104,6 +95,9 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
   });
 
   router.get('/events', async (ctx) => {
+    // Listen for the client leaving from the first moment: Node reports a closed connection once,
+    // and one that closes while this awaits the token check or a stream slot must get no session.
+    const stream = new SseStream(ctx.res, streamOptions);
     const accept = ctx.get('accept');
     if (accept !== '' && !ctx.accepts('text/event-stream')) {
       throw new AppError(406, 'not_acceptable', 'This route answers with text/event-stream.');
@@ -123,14 +117,16 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
 
     const lastEventId = readLastEventId(ctx.get('last-event-id'), ctx.query.lastEventId);
 
-    deps.registry.admit(claims.subject);
+    deps.registry.admit();
     const id = randomBytes(16).toString('base64url');
-    const slots = deps.streamSlots;
-    await slots?.acquire(claims.subject, id);
+    await deps.streamSlots.acquire(claims.subject, id);
     ctx.respond = false;
-    const stream = new SseStream(ctx.res, streamOptions);
+    if (stream.closed) {
+      deps.streamSlots.release(claims.subject, id);
+      return;
+    }
     const session = new SubscriberSession(id, stream, claims, selectors, deps.session);
-    if (slots !== undefined) session.onEnd(() => slots.release(claims.subject, id));
+    session.onEnd(() => deps.streamSlots.release(claims.subject, id));
     deps.registry.add(session);
     await session.start(deps.bus, lastEventId);
   });
@@ -138,11 +134,12 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
   router.post('/events/connections/:connectionId/token', async (ctx) => {
     const { claims } = await deps.authenticate(ctx);
     const id = ctx.params.connectionId ?? '';
-    // A stream held by another instance (several instances on Redis): forward the renewal to it.
-    const elsewhere = CONNECTION_ID.test(id) && deps.registry.get(id) === undefined && deps.forwardRenewal !== undefined;
-    const answer = elsewhere
-      ? await deps.forwardRenewal!(id, claims)
-      : renewConnection(deps.registry, CONNECTION_ID.test(id) ? id : '', claims);
+    // A stream this process does not hold may be held by another instance: the backend forwards it.
+    const answer = !CONNECTION_ID.test(id)
+      ? renewConnection(deps.registry, '', claims)
+      : deps.registry.get(id) === undefined
+        ? await deps.renewals.forward(id, claims)
+        : renewConnection(deps.registry, id, claims);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = answer;
   });

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { LoginThrottle } from '../../../src/auth/login-throttle.js';
+import { memoryAttemptCounters } from '../../../src/backends/memory/memory-backend.js';
 import { TooManyRequestsError } from '../../../src/errors.js';
 
 describe('LoginThrottle', () => {
-  const options = { maxPerAccountAndAddress: 100, maxPerAddress: 1000, maxPerAccount: 3, window: 900 };
+  const options = { maxPerAccountAndAddress: 100, maxPerAddress: 1000, maxPerAccount: 3, windowMs: 900_000, counters: memoryAttemptCounters };
   const refused = async (promise: Promise<unknown>) => {
     try {
       await promise;
@@ -46,9 +47,9 @@ describe('LoginThrottle', () => {
     expect(await refused(throttle.attempt('alice', '192.0.2.1'))).to.equal(true);
   });
 
-  it('forgets the trust after trustTtl', async () => {
+  it('forgets the trust after trustTtlMs', async () => {
     let now = 1_000_000;
-    const throttle = new LoginThrottle({ ...options, trustTtl: 60, clock: () => now });
+    const throttle = new LoginThrottle({ ...options, trustTtlMs: 60_000, clock: () => now });
     await throttle.attempt('alice', '192.0.2.1');
     await throttle.succeeded('alice', '192.0.2.1');
     await tripAccount(throttle, 'alice');

@@ -45,8 +45,8 @@ describe('createTokenService', () => {
     signing: { alg: 'EdDSA', privateKey: keys.privateKey, publicKey: keys.publicKey },
     issuer: ISSUER,
     audience: AUDIENCE,
-    ttl: TTL,
-    clockTolerance: TOLERANCE,
+    ttlMs: TTL * 1000,
+    clockToleranceMs: TOLERANCE * 1000,
     clock: () => now,
     randomId: () => `jti-${++ids}`,
     ...overrides,
@@ -297,7 +297,7 @@ describe('createTokenService', () => {
     it('refuses to build without issuer, audience, a positive ttl or a key pair', async () => {
       expect(await rejection(createTokenService(options({ issuer: '' })))).to.be.instanceOf(Error);
       expect(await rejection(createTokenService(options({ audience: '' })))).to.be.instanceOf(Error);
-      expect(await rejection(createTokenService(options({ ttl: 0 })))).to.be.instanceOf(Error);
+      expect(await rejection(createTokenService(options({ ttlMs: 0 })))).to.be.instanceOf(Error);
       const swapped = { alg: 'EdDSA' as const, privateKey: keys.publicKey, publicKey: keys.publicKey };
       expect(await rejection(createTokenService(options({ signing: swapped })))).to.be.instanceOf(Error);
     });

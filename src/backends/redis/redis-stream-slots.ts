@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { TooManyRequestsError } from '../errors.js';
-import { orUnavailable } from '../redis/redis-unavailable-error.js';
+import { TooManyRequestsError } from '../../errors.js';
+import type { StreamSlots } from '../backend.js';
+import { orUnavailable } from './redis-unavailable-error.js';
 
 export interface RedisStreamSlotsOptions {
   /** A `commands` connection, shared; not closed here. */
@@ -35,7 +36,7 @@ return 1
  * in `<prefix>slots:<subject>`; the slot is released when the stream ends and renewed while it
  * lives, so a crashed instance's slots lapse by themselves after one lease.
  */
-export class RedisStreamSlots {
+export class RedisStreamSlots implements StreamSlots {
   private readonly instance = randomBytes(6).toString('base64url');
   /** This instance's slots: member -> subject. */
   private readonly held = new Map<string, string>();

@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ConflictError, ServiceUnavailableError } from '../errors.js';
-import { connectRedis } from '../redis/connect.js';
-import { orUnavailable } from '../redis/redis-unavailable-error.js';
-import { StreamTailer, type StreamEntry } from '../redis/stream-tailer.js';
-import { anyMatches, type Selector } from '../topics/selector.js';
-import { createBusEvent } from './bus-event.js';
-import type { BusEvent, EventBus, EventSink, PublishRequest, PublishResult, ReplayResult, Subscription } from './event-bus.js';
-import { compareEventIds, parseEventId, type EventIdParts } from './event-id.js';
-import { publishFingerprint } from './idempotency-cache.js';
-import { LocalFanout } from './local-fanout.js';
+import { ConflictError, ServiceUnavailableError } from '../../errors.js';
+import { connectRedis } from './connect.js';
+import { orUnavailable } from './redis-unavailable-error.js';
+import { StreamTailer, type StreamEntry } from './stream-tailer.js';
+import { anyMatches, type Selector } from '../../topics/selector.js';
+import { createBusEvent } from '../../bus/bus-event.js';
+import type { BusEvent, EventBus, EventSink, PublishRequest, PublishResult, ReplayResult, Subscription } from '../../bus/event-bus.js';
+import { compareEventIds, parseEventId, type EventIdParts } from '../../bus/event-id.js';
+import { publishFingerprint } from '../../bus/idempotency-cache.js';
+import { LocalFanout } from '../../bus/local-fanout.js';
 
 export interface RedisBusOptions {
   readonly url: string;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { StreamTailer, type StreamEntry } from '../redis/stream-tailer.js';
-import type { Revocation, RevocationList } from './revocations.js';
+import { StreamTailer, type StreamEntry } from './stream-tailer.js';
+import type { Revocation, RevocationList } from '../../auth/revocations.js';
 
 export interface RevocationRelayOptions {
   readonly revocations: RevocationList;
@@ -10,8 +10,6 @@ export interface RevocationRelayOptions {
   /** A dedicated `blocking` connection for the tail; the relay closes it. */
   readonly blocking: Redis;
   readonly keyPrefix: string;
-  /** How long a revocation matters: the access-token lifetime plus clock tolerance. */
-  readonly retentionMs: number;
   readonly clock?: () => number;
   readonly onError: (error: Error) => void;
 }
@@ -39,7 +37,7 @@ export class RevocationRelay {
 
   /** Reads back the revocations still in force, then follows new ones and sends this instance's. */
   async start(): Promise<void> {
-    const since = `${Math.max(0, Math.floor(this.clock() - this.options.retentionMs))}-0`;
+    const since = `${Math.max(0, Math.floor(this.clock() - this.options.revocations.retentionMs))}-0`;
     const existing = (await this.options.commands.xrange(this.key, since, '+')) as StreamEntry[];
     this.apply(existing);
     const start = existing.at(-1)?.[0] ?? (await this.lastId());
@@ -71,7 +69,7 @@ export class RevocationRelay {
         this.key,
         'MINID',
         '~',
-        `${Math.max(0, now - this.options.retentionMs)}-0`,
+        `${Math.max(0, now - this.options.revocations.retentionMs)}-0`,
         '*',
         ...fields,
         'a',

@@ -1,4 +1,4 @@
-import { AppError, ServiceUnavailableError } from '../errors.js';
+import { AppError, ServiceUnavailableError } from '../../errors.js';
 
 /**
  * 503 `redis_unavailable`: a write that must be stored in Redis could not be, so the server

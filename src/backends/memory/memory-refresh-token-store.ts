@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { RefreshGrant, RefreshTokenStore, RotateResult } from './refresh-token-store.js';
+import type { RefreshGrant, RefreshTokenStore, RotateResult } from '../../auth/refresh-token-store.js';
 
 interface Family {
   readonly id: string;
@@ -123,7 +123,7 @@ export class MemoryRefreshTokenStore implements RefreshTokenStore {
    * that a replayed token is still recognised as reuse rather than as unknown. The server calls it
    * on a timer.
    */
-  sweep(): void {
+  async sweep(): Promise<void> {
     const now = this.clock();
     for (const family of this.families.values()) {
       if (now >= family.expiresAt || now >= family.lastUsedAt + this.options.idleTtlMs) this.forget(family);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { MemoryRefreshTokenStore } from '../../../src/auth/memory-refresh-token-store.js';
-import type { RefreshGrant, RotateResult } from '../../../src/auth/refresh-token-store.js';
+import { MemoryRefreshTokenStore } from '../../../../src/backends/memory/memory-refresh-token-store.js';
+import type { RefreshGrant, RotateResult } from '../../../../src/auth/refresh-token-store.js';
 
 const T0 = 1_700_000_000_000;
 const IDLE = 60_000;

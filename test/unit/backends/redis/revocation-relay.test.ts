@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import type { Redis } from 'ioredis';
-import { RevocationRelay } from '../../../src/auth/revocation-relay.js';
-import { RevocationList, type Revocation, type RevocationOrigin } from '../../../src/auth/revocations.js';
-import { connectRedis } from '../../../src/redis/connect.js';
-import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../../helpers/redis.js';
+import { RevocationRelay } from '../../../../src/backends/redis/revocation-relay.js';
+import { RevocationList, type Revocation, type RevocationOrigin } from '../../../../src/auth/revocations.js';
+import { connectRedis } from '../../../../src/backends/redis/connect.js';
+import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../../../helpers/redis.js';
 
 const RETENTION = 305_000;
 const claims = (subject: string, issuedAt: number, sessionId?: string) => ({ subject, issuedAt, sessionId });
@@ -59,7 +59,6 @@ describe('RevocationRelay', () => {
       commands,
       blocking,
       keyPrefix: prefix,
-      retentionMs: RETENTION,
       onError: () => undefined,
     });
     await relay.start();

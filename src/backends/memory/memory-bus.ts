@@ -1,10 +1,10 @@
-import { ServiceUnavailableError } from '../errors.js';
-import { anyMatches, type Selector } from '../topics/selector.js';
-import { createBusEvent } from './bus-event.js';
-import type { BusEvent, EventBus, EventSink, PublishRequest, PublishResult, ReplayResult, Subscription } from './event-bus.js';
-import { compareEventIds, EventIdGenerator, formatEventId, parseEventId, type EventIdParts } from './event-id.js';
-import { IdempotencyCache, publishFingerprint } from './idempotency-cache.js';
-import { LocalFanout } from './local-fanout.js';
+import { ServiceUnavailableError } from '../../errors.js';
+import { anyMatches, type Selector } from '../../topics/selector.js';
+import { createBusEvent } from '../../bus/bus-event.js';
+import type { BusEvent, EventBus, EventSink, PublishRequest, PublishResult, ReplayResult, Subscription } from '../../bus/event-bus.js';
+import { compareEventIds, EventIdGenerator, formatEventId, parseEventId, type EventIdParts } from '../../bus/event-id.js';
+import { IdempotencyCache, publishFingerprint } from '../../bus/idempotency-cache.js';
+import { LocalFanout } from '../../bus/local-fanout.js';
 
 export interface MemoryBusOptions {
   /** Events kept per topic for Last-Event-ID replay. 0 keeps none. */
@@ -125,7 +125,7 @@ export class MemoryBus implements EventBus {
    * keeps its watermark (a few bytes) rather than folding it into the global one, which would
    * make every subscriber reset, not just this topic's.
    */
-  sweep(): void {
+  async sweep(): Promise<void> {
     const now = this.clock();
     for (const history of this.topics.values()) this.trimByAge(history, now);
   }

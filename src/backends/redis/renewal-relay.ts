@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { AccessClaims } from '../auth/token-service.js';
-import { AppError, BearerError, NotFoundError } from '../errors.js';
-import { orUnavailable } from '../redis/redis-unavailable-error.js';
-import { renewConnection, type RenewalAnswer } from './renew-connection.js';
-import type { SessionRegistry } from './session-registry.js';
+import type { AccessClaims } from '../../auth/token-service.js';
+import { AppError, BearerError, NotFoundError } from '../../errors.js';
+import type { RenewalAnswer } from '../../streams/renew-connection.js';
+import type { LocalStreams, RenewalForwarder } from '../backend.js';
+import { orUnavailable } from './redis-unavailable-error.js';
 
 export interface RenewalRelayOptions {
-  readonly registry: SessionRegistry;
+  readonly localStreams: LocalStreams;
   /** A `commands` connection, shared; not closed by the relay. */
   readonly commands: Redis;
   /** A dedicated `subscriber` connection (pub/sub mode); closed by `stop`. */
@@ -40,7 +40,7 @@ type Reply =
  * instance holds the stream: 404, as for a local miss. Pub/sub (not a stream) because a
  * renewal is only meaningful now: if nobody hears it, the client reconnects.
  */
-export class RenewalRelay {
+export class RenewalRelay implements RenewalForwarder {
   private readonly instance = randomBytes(8).toString('base64url');
   private readonly pending = new Map<string, (reply: Reply) => void>();
   private readonly requests: string;
@@ -110,14 +110,13 @@ export class RenewalRelay {
 
   private async serve(request: Request): Promise<void> {
     if (request.from === this.instance) return;
-    let reply: Reply = { rid: request.rid, absent: true };
-    if (this.options.registry.get(request.connectionId) !== undefined) {
-      try {
-        reply = { rid: request.rid, answer: renewConnection(this.options.registry, request.connectionId, request.claims) };
-      } catch (error) {
-        const appError = error instanceof AppError ? error : new AppError(500, 'internal_error', 'Renewal failed.');
-        reply = { rid: request.rid, error: { status: appError.status, code: appError.code, message: appError.message } };
-      }
+    let reply: Reply;
+    try {
+      const answer = this.options.localStreams.renewIfHeld(request.connectionId, request.claims);
+      reply = answer === undefined ? { rid: request.rid, absent: true } : { rid: request.rid, answer };
+    } catch (error) {
+      const appError = error instanceof AppError ? error : new AppError(500, 'internal_error', 'Renewal failed.');
+      reply = { rid: request.rid, error: { status: appError.status, code: appError.code, message: appError.message } };
     }
     await this.options.commands
       .publish(`${this.options.keyPrefix}renewals:${request.from}`, JSON.stringify(reply))

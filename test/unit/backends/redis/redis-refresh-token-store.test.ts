@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { RedisRefreshTokenStore } from '../../../src/auth/redis-refresh-token-store.js';
-import type { RefreshGrant, RotateResult } from '../../../src/auth/refresh-token-store.js';
-import { connectRedis } from '../../../src/redis/connect.js';
-import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../../helpers/redis.js';
+import { RedisRefreshTokenStore } from '../../../../src/backends/redis/redis-refresh-token-store.js';
+import type { RefreshGrant, RotateResult } from '../../../../src/auth/refresh-token-store.js';
+import { connectRedis } from '../../../../src/backends/redis/connect.js';
+import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../../../helpers/redis.js';
 
 const IDLE = 60_000;
 const ABSOLUTE = 600_000;

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { orUnavailable } from '../redis/redis-unavailable-error.js';
-import type { RefreshGrant, RefreshTokenStore, RotateResult } from './refresh-token-store.js';
+import { orUnavailable } from './redis-unavailable-error.js';
+import type { RefreshGrant, RefreshTokenStore, RotateResult } from '../../auth/refresh-token-store.js';
 
 export interface RedisRefreshTokenStoreOptions {
   /** A `commands` connection (`redis/connect.ts`); the store does not close it. */
@@ -175,7 +175,7 @@ export class RedisRefreshTokenStore implements RefreshTokenStore {
   }
 
   /** Keys expire by themselves; nothing to sweep. */
-  sweep(): void {}
+  async sweep(): Promise<void> {}
 
   async close(): Promise<void> {}
 
