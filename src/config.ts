@@ -58,7 +58,10 @@ const seconds_ = (min: number, max: number, doc: Omit<SettingDoc, 'unit'> & { re
 /** Every setting, by environment variable, in the order of the README's table. */
 export const SETTINGS = {
   PORT: setting(int(0, 65535), { default: '3000', description: 'TCP port.' }),
-  HOST: setting(text, { default: '127.0.0.1', description: 'Address to listen on; loopback by default so a fresh install is not exposed.' }),
+  HOST: setting(text, {
+    default: '127.0.0.1',
+    description: 'Address to listen on; loopback by default so a fresh install is not exposed.',
+  }),
   DATA_DIR: setting(text, {
     default: './data',
     description: 'Where the user file and the generated signing key live (created with mode 0700; files 0600, replaced atomically).',
@@ -102,18 +105,23 @@ export const SETTINGS = {
     description:
       'HS256 only: at least 32 random bytes (RFC 7518 §3.2), as base64url, base64 or hex. Shorter secrets, and secrets with fewer than 16 distinct byte values (`aaaa…`, a repeated word), refuse to start.',
   }),
-  JWT_ISSUER: setting(text, { defaultText: '`PUBLIC_ORIGIN` or `http://HOST:PORT`', description: '`iss` of issued tokens; verified on every use.' }),
+  JWT_ISSUER: setting(text, {
+    defaultText: '`PUBLIC_ORIGIN` or `http://HOST:PORT`',
+    description: '`iss` of issued tokens; verified on every use.',
+  }),
   JWT_AUDIENCE: setting(text, { default: 'notify', description: '`aud` of issued tokens; verified on every use.' }),
   ACCESS_TOKEN_TTL: seconds_(10, 3600, {
     default: '300',
-    description:
-      'Access-token lifetime (10–3600). Minutes, not hours: a leaked token is useful briefly, and streams are renewed in-band.',
+    description: 'Access-token lifetime (10–3600). Minutes, not hours: a leaked token is useful briefly, and streams are renewed in-band.',
   }),
   REFRESH_TOKEN_IDLE_TTL: seconds_(60, 90 * 86400, {
     default: '86400',
     description: 'A refresh token unused this long expires (RFC 9700 §4.14.2).',
   }),
-  REFRESH_TOKEN_ABSOLUTE_TTL: seconds_(60, 365 * 86400, { default: '2592000', description: 'A sign-in lasts at most 30 days, however active.' }),
+  REFRESH_TOKEN_ABSOLUTE_TTL: seconds_(60, 365 * 86400, {
+    default: '2592000',
+    description: 'A sign-in lasts at most 30 days, however active.',
+  }),
   CLOCK_TOLERANCE: seconds_(0, 60, { default: '5', description: 'Skew allowed on `exp`/`iat`/`nbf` (0–60).' }),
 
   SCRYPT_LOG_N: setting(int(10, 20), {

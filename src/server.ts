@@ -112,10 +112,15 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
         openBackend(config, {
           clock,
           revocations,
-          localStreams: { renewIfHeld: (id, claims) => (registry.get(id) === undefined ? undefined : renewConnection(registry, id, claims)) },
+          localStreams: {
+            renewIfHeld: (id, claims) => (registry.get(id) === undefined ? undefined : renewConnection(registry, id, claims)),
+          },
           onDispatch: (delivered, elapsedMs) => metrics.dispatched(delivered, elapsedMs),
           onError: rateLimited(BACKEND_ERROR_LOG_INTERVAL_MS, (error) =>
-            logger.warn({ backend: config.backend.kind, err: { message: error.message, code: (error as NodeJS.ErrnoException).code } }, 'backend'),
+            logger.warn(
+              { backend: config.backend.kind, err: { message: error.message, code: (error as NodeJS.ErrnoException).code } },
+              'backend',
+            ),
           ),
         }),
       (opened) => opened.close(),

@@ -4,7 +4,12 @@ import type { RefreshGrant, RefreshTokenStore, RotateResult } from '../../src/au
 /** What an implementation's test file hands the contract. */
 export interface ContractStores {
   /** A store with the given bounds, reading `clock`. */
-  open(options: { idleTtlMs: number; absoluteTtlMs: number; maxFamiliesPerSubject?: number; clock: () => number }): Promise<RefreshTokenStore>;
+  open(options: {
+    idleTtlMs: number;
+    absoluteTtlMs: number;
+    maxFamiliesPerSubject?: number;
+    clock: () => number;
+  }): Promise<RefreshTokenStore>;
   /**
    * A second store over the same state as the last one opened, through its own connection where
    * the implementation has connections (another instance); the same store where it has not.

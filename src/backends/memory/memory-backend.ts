@@ -8,7 +8,9 @@ import { MemoryRefreshTokenStore } from './memory-refresh-token-store.js';
 import { MemoryStreamSlots } from './memory-stream-slots.js';
 
 /** The settings the memory backend reads. */
-export type MemoryBackendSettings = Pick<Config, 'history' | 'refreshToken'> & { readonly streams: Pick<Config['streams'], 'maxStreamsPerUser'> };
+export type MemoryBackendSettings = Pick<Config, 'history' | 'refreshToken'> & {
+  readonly streams: Pick<Config['streams'], 'maxStreamsPerUser'>;
+};
 
 /** rate-limiter-flexible's in-process limiter. */
 export const memoryAttemptCounters: AttemptCounterFactory = (name, points, windowMs) =>

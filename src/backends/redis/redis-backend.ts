@@ -25,7 +25,7 @@ const CLOSE_TIMEOUT_MS = 2000;
  * Every piece of shared state in Redis, for any number of instances (docs/architecture.md): the
  * event bus (a command and a tail connection), refresh-token families, login counters and stream
  * slots (one shared command connection), the revocation relay (its own tail) and renewal
- * forwarding (a pub/sub connection). Six connections in all.
+ * forwarding (a pub/sub connection). Five connections in all.
  * @throws Error naming the URL when Redis cannot be reached: the server refuses to start. What
  *   was already connected is closed again.
  */

@@ -18,6 +18,13 @@ const RETRY_PAUSE_MS = 200;
 export class StreamTailer {
   private stopped = false;
   private running: Promise<void> | undefined;
+  /**
+   * Settles when `stop` is called. The loop races every wait against it: a disconnect during a
+   * reconnect does not settle a queued XREAD (ioredis keeps it in its offline queue), so without
+   * this a stop during an outage would wait forever.
+   */
+  private readonly stopping: Promise<null>;
+  private signalStop!: () => void;
 
   constructor(
     private readonly client: Redis,
@@ -25,7 +32,9 @@ export class StreamTailer {
     private lastId: string,
     private readonly onEntries: (entries: StreamEntry[]) => void,
     private readonly onError: (error: Error) => void,
-  ) {}
+  ) {
+    this.stopping = new Promise((resolve) => (this.signalStop = () => resolve(null)));
+  }
 
   /** The id of the last entry handed to `onEntries` (or the start position). */
   get position(): string {
@@ -38,7 +47,8 @@ export class StreamTailer {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    // Ends the pending blocking XREAD at once.
+    this.signalStop();
+    // Ends the pending blocking XREAD at once when connected.
     this.client.disconnect();
     await this.running;
   }
@@ -47,13 +57,14 @@ export class StreamTailer {
     while (!this.stopped) {
       let reply: Array<[string, StreamEntry[]]> | null;
       try {
-        reply = (await this.client.xread('COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', this.key, this.lastId)) as Array<
-          [string, StreamEntry[]]
-        > | null;
+        const read = this.client.xread('COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', this.key, this.lastId);
+        reply = (await Promise.race([read, this.stopping])) as Array<[string, StreamEntry[]]> | null;
       } catch (error) {
         if (this.stopped) return;
         this.onError(error as Error);
-        await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+        let pause: NodeJS.Timeout | undefined;
+        await Promise.race([new Promise((resolve) => (pause = setTimeout(resolve, RETRY_PAUSE_MS))), this.stopping]);
+        clearTimeout(pause);
         continue;
       }
       if (this.stopped) return;

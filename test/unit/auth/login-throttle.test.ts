@@ -4,7 +4,13 @@ import { memoryAttemptCounters } from '../../../src/backends/memory/memory-backe
 import { TooManyRequestsError } from '../../../src/errors.js';
 
 describe('LoginThrottle', () => {
-  const options = { maxPerAccountAndAddress: 100, maxPerAddress: 1000, maxPerAccount: 3, windowMs: 900_000, counters: memoryAttemptCounters };
+  const options = {
+    maxPerAccountAndAddress: 100,
+    maxPerAddress: 1000,
+    maxPerAccount: 3,
+    windowMs: 900_000,
+    counters: memoryAttemptCounters,
+  };
   const refused = async (promise: Promise<unknown>) => {
     try {
       await promise;
