@@ -187,7 +187,7 @@ export const SETTINGS = {
 
   REDIS_URL: setting(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'), {
     description:
-      'Run on Redis instead of the embedded default: events, refresh tokens, revocations, login counters and stream slots are shared by every instance (see "Running more than one instance").',
+      '`redis://[:password@]host:port[/db]` or `rediss://`: run on Redis instead of the embedded default, so events, refresh tokens, revocations, login counters and stream slots are shared by every instance (see "Running more than one instance"). Unset: the embedded default (memory).',
   }),
   REDIS_KEY_PREFIX: setting(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -'), {
     default: 'notify:',
@@ -195,7 +195,8 @@ export const SETTINGS = {
   }),
   REDIS_STREAM_MAXLEN: setting(int(1000, 100_000_000), {
     default: '100000',
-    description: 'Events kept in the Redis event stream, over all topics.',
+    description:
+      'Events kept for replay over all topics (on Redis, `HISTORY_SIZE` and `HISTORY_MAX_TOPICS` do not apply; `HISTORY_TTL` does).',
   }),
   WORKERS: setting(int(1, 256), {
     default: '1',
