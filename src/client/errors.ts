@@ -47,7 +47,7 @@ export class NetworkError extends NotifyClientError {
   }
 }
 
-/** Plain data for crossing a MessagePort (errors do not keep their class through structured clone). */
+/** Plain data for crossing a MessagePort (errors do not keep their class through structured clone). @internal */
 export interface SerializedError {
   readonly name: string;
   readonly code: string;
@@ -55,11 +55,13 @@ export interface SerializedError {
   readonly status?: number;
 }
 
+/** @internal */
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof NotifyClientError) return { name: error.name, code: error.code, message: error.message, status: error.status };
   return { name: 'NotifyClientError', code: 'internal', message: error instanceof Error ? error.message : String(error) };
 }
 
+/** @internal */
 export function deserializeError(data: SerializedError): NotifyClientError {
   const options = data.status === undefined ? {} : { status: data.status };
   switch (data.name) {

@@ -1,6 +1,6 @@
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { NetworkError, NotifyClientError, SignedOutError } from './errors.js';
-import { StreamConnection } from './stream-connection.js';
+import { StreamConnection, type StreamControl, type StreamHost } from './stream-connection.js';
 import type { RefreshCoordinator } from './tab-coordinator.js';
 import type {
   AuthState,
@@ -43,8 +43,8 @@ export interface NotifyClientOptions {
 
 /** Refresh this long before expiry at most (and at least 1 s, or a quarter of the lifetime). */
 const MAX_REFRESH_MARGIN_MS = 60_000;
-/** A stream is not opened with a token that has less than this left. */
-const MIN_VALID_FOR_STREAM_MS = 1_000;
+/** A request (a stream, a publish) is not sent with a token that has less than this left. */
+const MIN_TOKEN_VALIDITY_MS = 1_000;
 
 interface TokenResponse {
   access_token: string;
@@ -77,7 +77,9 @@ export class NotifyClient implements NotifyClientApi {
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshFailures = 0;
   readonly #listeners = new Set<(state: AuthState) => void>();
-  readonly #streams = new Set<StreamConnection>();
+  readonly #streams = new Set<StreamControl>();
+  /** What this client's streams may use of it (`StreamHost`), and nothing more. */
+  readonly #streamHost: StreamHost;
 
   constructor(options: NotifyClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
@@ -101,6 +103,7 @@ export class NotifyClient implements NotifyClientApi {
       this.#scheduleRefresh(session);
       this.#emit({ signedIn: true, session });
     });
+    this.#streamHost = this.#createStreamHost();
     if (options.accessToken !== undefined) {
       this.#accessToken = options.accessToken;
       try {
@@ -190,7 +193,7 @@ export class NotifyClient implements NotifyClientApi {
   /** Ends the sign-in on the server (its streams close) and forgets it here. */
   async logout(): Promise<void> {
     try {
-      const res = await this.authFetch('/auth/logout', { method: 'POST' });
+      const res = await this.#authFetch('/auth/logout', { method: 'POST' });
       if (!res.ok && res.status !== 401) throw await errorFrom(res);
     } finally {
       this.#signOut('logout');
@@ -215,10 +218,10 @@ export class NotifyClient implements NotifyClientApi {
     let lastError: NotifyClientError | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) await sleep(backoffDelay(attempt, this.random, { initialMs: 200, maxMs: 5000, ...this.backoff }) + 50);
-      await this.ensureFresh(MIN_VALID_FOR_STREAM_MS);
+      await this.ensureFresh(MIN_TOKEN_VALIDITY_MS);
       let res: Response;
       try {
-        res = await this.authFetch('/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        res = await this.#authFetch('/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       } catch (error) {
         lastError = error instanceof NotifyClientError ? error : new NetworkError('The server could not be reached.', { cause: error });
         continue;
@@ -228,11 +231,7 @@ export class NotifyClient implements NotifyClientApi {
         return { id: json.id, topics: json.topics, type: json.type, duplicate: json.duplicate === true };
       }
       const error = await errorFrom(res);
-      if (
-        res.status === 401 &&
-        !refreshed &&
-        (this.mode === 'cookie' || this.#refreshToken !== undefined || this.#clientCredentials !== undefined)
-      ) {
+      if (res.status === 401 && !refreshed && this.canRefresh) {
         refreshed = true;
         await this.refresh();
         attempt--;
@@ -251,10 +250,7 @@ export class NotifyClient implements NotifyClientApi {
   subscribe<T = unknown>(topics: readonly string[], handlers: SubscribeHandlers<T>, options: SubscribeOptions = {}): Subscription {
     if (this.#EventSource === undefined) throw new TypeError('NotifyClient: no EventSource available; pass options.EventSource');
     if (topics.length === 0) throw new TypeError('subscribe: give at least one topic selector');
-    const stream = new StreamConnection(this, this.#EventSource, topics, handlers as SubscribeHandlers, options, () =>
-      this.#streams.delete(stream),
-    );
-    this.#streams.add(stream);
+    const stream = new StreamConnection(this.#streamHost, this.#EventSource, topics, handlers as SubscribeHandlers, options);
     stream.start();
     return stream;
   }
@@ -265,15 +261,34 @@ export class NotifyClient implements NotifyClientApi {
     for (const stream of [...this.#streams]) stream.close();
   }
 
-  /** A request to the server with this client's credentials (cookie, or bearer header). @internal */
-  authFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  #createStreamHost(): StreamHost {
+    // Arrow functions: the stream calls these detached, and they reach this client's private state.
+    return {
+      canRefresh: () => this.canRefresh,
+      random: this.random,
+      backoff: this.backoff,
+      url: (path) => this.#url(path),
+      eventSourceInit: () => this.#eventSourceInit(),
+      authFetch: (path, init) => this.#authFetch(path, init),
+      ensureFresh: () => this.ensureFresh(MIN_TOKEN_VALIDITY_MS),
+      ensureOutlives: (tokenExpiresAt) => this.ensureOutlives(tokenExpiresAt),
+      refresh: () => this.refresh(),
+      attach: (stream) => {
+        this.#streams.add(stream);
+        return () => this.#streams.delete(stream);
+      },
+    };
+  }
+
+  /** A request to the server with this client's credentials (cookie, or bearer header). */
+  #authFetch(path: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.mode === 'bearer' && this.#accessToken !== undefined) headers.set('authorization', `Bearer ${this.#accessToken}`);
     return this.#request(path, { ...init, headers });
   }
 
-  /** The init for `new EventSource(url, init)`. @internal */
-  eventSourceInit(): Record<string, unknown> {
+  /** The init for `new EventSource(url, init)`. */
+  #eventSourceInit(): Record<string, unknown> {
     if (this.mode === 'cookie') return { withCredentials: true };
     // The `eventsource` package has no headers option: wrap its fetch (called on every connect).
     return {
@@ -285,19 +300,14 @@ export class NotifyClient implements NotifyClientApi {
     };
   }
 
-  /** Absolute URL of a server path. @internal */
-  url(path: string): string {
+  /** Absolute URL of a server path. */
+  #url(path: string): string {
     return `${this.baseUrl}${path}`;
-  }
-
-  /** Forgets the sign-in and stops the streams. @internal */
-  signOutLocally(reason: string): void {
-    this.#signOut(reason);
   }
 
   async #request(path: string, init: RequestInit): Promise<Response> {
     try {
-      return await this.#fetch(this.url(path), { ...init, credentials: this.mode === 'cookie' ? 'include' : 'omit' });
+      return await this.#fetch(this.#url(path), { ...init, credentials: this.mode === 'cookie' ? 'include' : 'omit' });
     } catch (error) {
       throw new NetworkError('The server could not be reached.', { cause: error });
     }
@@ -310,7 +320,7 @@ export class NotifyClient implements NotifyClientApi {
     return coordinator.exclusive(async () => {
       // While we waited for our turn, another tab may have refreshed (and rotated the cookie).
       const now = this.#session;
-      if (now !== undefined && now.tokenExpiresAt !== before && now.expiresAt - this.clock() > MIN_VALID_FOR_STREAM_MS) return now;
+      if (now !== undefined && now.tokenExpiresAt !== before && now.expiresAt - this.clock() > MIN_TOKEN_VALIDITY_MS) return now;
       const session = await this.#doRefresh();
       coordinator.announce(session);
       return session;
@@ -455,4 +465,4 @@ async function errorFrom(res: Response): Promise<NotifyClientError> {
   return new NotifyClientError(code, message, { status: res.status });
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
