@@ -47,6 +47,24 @@ export class NetworkError extends NotifyClientError {
   }
 }
 
+/**
+ * The error a refusing answer stands for: the server's `error` code and `error_description`
+ * (every error body has them), or `http_<status>` when the body is not one.
+ * @internal
+ */
+export async function errorFromResponse(res: Response): Promise<NotifyClientError> {
+  let code = `http_${res.status}`;
+  let message = `The server answered ${res.status}.`;
+  try {
+    const body = (await res.json()) as { error?: string; error_description?: string };
+    if (typeof body.error === 'string') code = body.error;
+    if (typeof body.error_description === 'string') message = body.error_description;
+  } catch {
+    // not JSON
+  }
+  return new NotifyClientError(code, message, { status: res.status });
+}
+
 /** Plain data for crossing a MessagePort (errors do not keep their class through structured clone). @internal */
 export interface SerializedError {
   readonly name: string;

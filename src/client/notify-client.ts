@@ -1,7 +1,8 @@
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { NetworkError, NotifyClientError, SignedOutError } from './errors.js';
+import { errorFromResponse, NetworkError, NotifyClientError, SignedOutError } from './errors.js';
 import { StreamConnection, type StreamControl, type StreamHost } from './stream-connection.js';
 import type { RefreshCoordinator } from './tab-coordinator.js';
+import { requestToken, type TokenGrant, type TokenResponse } from './token-request.js';
 import type {
   AuthState,
   EventSourceConstructor,
@@ -45,12 +46,6 @@ export interface NotifyClientOptions {
 const MAX_REFRESH_MARGIN_MS = 60_000;
 /** A request (a stream, a publish) is not sent with a token that has less than this left. */
 const MIN_TOKEN_VALIDITY_MS = 1_000;
-
-interface TokenResponse {
-  access_token: string;
-  expires_in: number;
-  refresh_token?: string;
-}
 
 /**
  * The notify client for browsers and Node: sign-in, refresh before expiry (single-flight: callers
@@ -139,7 +134,7 @@ export class NotifyClient implements NotifyClientApi {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username, password, cookie: this.mode === 'cookie' }),
     });
-    if (!res.ok) throw await errorFrom(res);
+    if (!res.ok) throw await errorFromResponse(res);
     const session = this.#accept((await res.json()) as TokenResponse);
     this.#coordinator?.announce(session);
     return session;
@@ -194,7 +189,7 @@ export class NotifyClient implements NotifyClientApi {
   async logout(): Promise<void> {
     try {
       const res = await this.#authFetch('/auth/logout', { method: 'POST' });
-      if (!res.ok && res.status !== 401) throw await errorFrom(res);
+      if (!res.ok && res.status !== 401) throw await errorFromResponse(res);
     } finally {
       this.#signOut('logout');
     }
@@ -230,7 +225,7 @@ export class NotifyClient implements NotifyClientApi {
         const json = (await res.json()) as { id: string; topics: string[]; type: string; duplicate?: boolean };
         return { id: json.id, topics: json.topics, type: json.type, duplicate: json.duplicate === true };
       }
-      const error = await errorFrom(res);
+      const error = await errorFromResponse(res);
       if (res.status === 401 && !refreshed && this.canRefresh) {
         refreshed = true;
         await this.refresh();
@@ -307,10 +302,15 @@ export class NotifyClient implements NotifyClientApi {
 
   async #request(path: string, init: RequestInit): Promise<Response> {
     try {
-      return await this.#fetch(this.#url(path), { ...init, credentials: this.mode === 'cookie' ? 'include' : 'omit' });
+      return await this.#fetch(this.#url(path), { ...init, credentials: this.#credentials() });
     } catch (error) {
       throw new NetworkError('The server could not be reached.', { cause: error });
     }
+  }
+
+  /** Cookies go with every request in cookie mode, and with none in bearer mode. */
+  #credentials(): RequestCredentials {
+    return this.mode === 'cookie' ? 'include' : 'omit';
   }
 
   async #coordinatedRefresh(): Promise<SessionInfo> {
@@ -328,35 +328,32 @@ export class NotifyClient implements NotifyClientApi {
   }
 
   async #doRefresh(): Promise<SessionInfo> {
-    const form = new URLSearchParams({ grant_type: this.#clientCredentials !== undefined ? 'client_credentials' : 'refresh_token' });
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+    let grant: TokenGrant;
     if (this.#clientCredentials !== undefined) {
-      const { id, secret } = this.#clientCredentials;
-      headers.authorization = `Basic ${base64(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`)}`;
+      grant = { type: 'client_credentials', clientId: this.#clientCredentials.id, clientSecret: this.#clientCredentials.secret };
     } else if (this.mode === 'bearer') {
       if (this.#refreshToken === undefined) throw new SignedOutError('No refresh token: sign in.');
-      form.set('refresh_token', this.#refreshToken);
+      grant = { type: 'refresh_token', refreshToken: this.#refreshToken };
+    } else {
+      // Cookie mode sends no refresh_token: the server reads the HttpOnly notify_rt cookie (path /auth)
+      // and checks that the request's Origin is its own.
+      grant = { type: 'refresh_token' };
     }
-    // Cookie mode sends no refresh_token: the server reads the HttpOnly notify_rt cookie (path /auth)
-    // and checks that the request's Origin is its own.
-    let res: Response;
+    let body: TokenResponse;
     try {
-      res = await this.#request('/auth/token', { method: 'POST', headers, body: form.toString() });
+      body = await requestToken(this.#fetch, this.#url('/auth/token'), grant, { credentials: this.#credentials() });
     } catch (error) {
+      const status = error instanceof NotifyClientError ? error.status : undefined;
+      if (status === 400 || status === 401 || status === 403) {
+        const refused = error as NotifyClientError;
+        this.#signOut(refused.code);
+        throw new SignedOutError(`Signed out: ${refused.message}`, { status, cause: refused });
+      }
       this.#scheduleRetry();
       throw error;
     }
-    if (res.status === 400 || res.status === 401 || res.status === 403) {
-      const error = await errorFrom(res);
-      this.#signOut(error.code);
-      throw new SignedOutError(`Signed out: ${error.message}`, { status: res.status, cause: error });
-    }
-    if (!res.ok) {
-      this.#scheduleRetry();
-      throw await errorFrom(res);
-    }
     this.#refreshFailures = 0;
-    return this.#accept((await res.json()) as TokenResponse);
+    return this.#accept(body);
   }
 
   #accept(body: TokenResponse): SessionInfo {
@@ -437,32 +434,12 @@ function decodeBase64Url(text: string): string {
   return new TextDecoder().decode(bytes);
 }
 
-function base64(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
-}
-
 /** 128 random bits for an idempotency key (`crypto.getRandomValues` works in insecure contexts too). */
 function randomKey(random: () => number): string {
   const bytes = new Uint8Array(16);
   if (typeof globalThis.crypto?.getRandomValues === 'function') globalThis.crypto.getRandomValues(bytes);
   else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256);
   return `k-${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
-}
-
-async function errorFrom(res: Response): Promise<NotifyClientError> {
-  let code = `http_${res.status}`;
-  let message = `The server answered ${res.status}.`;
-  try {
-    const body = (await res.json()) as { error?: string; error_description?: string };
-    if (typeof body.error === 'string') code = body.error;
-    if (typeof body.error_description === 'string') message = body.error_description;
-  } catch {
-    // not JSON
-  }
-  return new NotifyClientError(code, message, { status: res.status });
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
