@@ -1,11 +1,13 @@
+import type { ErrorCode, OAuthErrorCode } from './error-codes.js';
+
 /**
  * One error type for everything the server refuses to do. `code` is stable and machine-readable
- * (tests assert it, clients switch on it); `status` is the HTTP status; `expose` says whether the
+ * (tests assert it, clients switch on it), one of the closed list in `error-codes.ts`; `status` is the HTTP status; `expose` says whether the
  * message may be shown to the caller (4xx) or must be hidden (5xx). The single place that turns
  * these into HTTP answers is `http/error-handler.ts`.
  */
 export class AppError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly status: number;
   readonly expose: boolean;
   /** Extra response headers, e.g. `Retry-After`. */
@@ -15,7 +17,7 @@ export class AppError extends Error {
 
   constructor(
     status: number,
-    code: string,
+    code: ErrorCode,
     message: string,
     options: {
       cause?: unknown;
@@ -35,9 +37,19 @@ export class AppError extends Error {
   }
 }
 
+/** The JSON body of an error answer (openapi.yaml `Error`): the error handler's, and that of the few answers written outside it. */
+export interface ErrorBody {
+  readonly error: ErrorCode;
+  readonly error_description: string;
+}
+
+export function errorBody(code: ErrorCode, description: string): ErrorBody {
+  return { error: code, error_description: description };
+}
+
 /** 400: the request is malformed (bad field, bad topic, bad header). */
 export class InvalidRequestError extends AppError {
-  constructor(message: string, options: { code?: string; field?: string; cause?: unknown } = {}) {
+  constructor(message: string, options: { code?: ErrorCode; field?: string; cause?: unknown } = {}) {
     super(400, options.code ?? 'invalid_request', message, {
       cause: options.cause,
       details: options.field === undefined ? undefined : { field: options.field },
@@ -83,18 +95,7 @@ export class BearerError extends AppError {
 
 /** An OAuth 2.0 token-endpoint error (RFC 6749 §5.2; RFC 7009 §2.2.1). */
 export class OAuthError extends AppError {
-  constructor(
-    code:
-      | 'invalid_request'
-      | 'invalid_client'
-      | 'invalid_grant'
-      | 'unauthorized_client'
-      | 'unsupported_grant_type'
-      | 'unsupported_token_type'
-      | 'invalid_scope',
-    message: string,
-    options: { status?: number; headers?: Record<string, string>; cause?: unknown } = {},
-  ) {
+  constructor(code: OAuthErrorCode, message: string, options: { status?: number; headers?: Record<string, string>; cause?: unknown } = {}) {
     super(options.status ?? (code === 'invalid_client' ? 401 : 400), code, message, {
       headers: options.headers,
       cause: options.cause,
@@ -103,31 +104,31 @@ export class OAuthError extends AppError {
 }
 
 export class ForbiddenError extends AppError {
-  constructor(code: string, message: string) {
+  constructor(code: ErrorCode, message: string) {
     super(403, code, message);
   }
 }
 
 export class NotFoundError extends AppError {
-  constructor(message = 'Not found.', code = 'not_found') {
+  constructor(message = 'Not found.', code: ErrorCode = 'not_found') {
     super(404, code, message);
   }
 }
 
 export class ConflictError extends AppError {
-  constructor(code: string, message: string) {
+  constructor(code: ErrorCode, message: string) {
     super(409, code, message);
   }
 }
 
 export class TooManyRequestsError extends AppError {
-  constructor(message: string, retryAfterSeconds: number, code = 'rate_limited') {
+  constructor(message: string, retryAfterSeconds: number, code: ErrorCode = 'rate_limited') {
     super(429, code, message, { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) } });
   }
 }
 
 export class ServiceUnavailableError extends AppError {
-  constructor(code: string, message: string, retryAfterSeconds?: number) {
+  constructor(code: ErrorCode, message: string, retryAfterSeconds?: number) {
     super(503, code, message, {
       expose: true,
       headers: retryAfterSeconds === undefined ? {} : { 'Retry-After': String(Math.ceil(retryAfterSeconds)) },

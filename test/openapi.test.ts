@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { expect } from 'chai';
 import { parse as parseYaml } from 'yaml';
+import { ERROR_CODES } from '../src/error-codes.js';
 import { parseSelector } from '../src/topics/selector.js';
 import { parseTopic } from '../src/topics/topic.js';
 import {
@@ -260,6 +261,32 @@ describe('openapi.yaml', () => {
       for (const name of CONTROL_EVENTS) expect(() => expectMatchesSchema(name, eventType, name)).to.throw();
       for (const name of ['', 'a b', 'line\nbreak', long(65)]) expect(() => expectMatchesSchema(name, eventType, name)).to.throw();
       for (const name of ['message', 'message.created', 'a:b_c-d', long(64)]) expectMatchesSchema(name, eventType, name);
+    });
+  });
+
+  describe('error codes', () => {
+    const errorProperty = () => raw.components.schemas.Error.properties.error as Json;
+    const moduleCodes = ERROR_CODES.map((entry) => entry.code as string);
+
+    it('lists in the Error schema enum exactly the codes of src/error-codes.ts, both ways', () => {
+      const specCodes = errorProperty().enum as string[];
+      expect(specCodes, 'Error.error.enum').to.be.an('array');
+      expect(new Set(specCodes).size, 'duplicates in openapi.yaml').to.equal(specCodes.length);
+      expect(new Set(moduleCodes).size, 'duplicates in src/error-codes.ts').to.equal(moduleCodes.length);
+      expect(
+        specCodes.filter((code) => !moduleCodes.includes(code)),
+        'in openapi.yaml but not in src/error-codes.ts',
+      ).to.deep.equal([]);
+      expect(
+        moduleCodes.filter((code) => !specCodes.includes(code)),
+        'in src/error-codes.ts but not in openapi.yaml',
+      ).to.deep.equal([]);
+      expect(errorProperty().pattern, 'a pattern would admit codes outside the list').to.equal(undefined);
+    });
+
+    it('gives each code the meaning src/error-codes.ts gives it, in the same order', () => {
+      const described = [...String(errorProperty().description).matchAll(/^- `([a-z_]+)`: (.+)$/gm)].map((m) => `${m[1]}: ${m[2]}`);
+      expect(described).to.deep.equal(ERROR_CODES.map((entry) => `${entry.code}: ${entry.meaning}`));
     });
   });
 

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { AppError, ConflictError, InvalidRequestError, NotFoundError } from '../errors.js';
+import { writeFileAtomic } from '../fs/atomic-file.js';
 import { ROLE_NAME } from './role-table.js';
 import { ACCOUNT_NAME, type Account, type AccountChange, type UserStore } from './user-store.js';
 /** An account holds few roles; the bound keeps tokens (which list them) small. */
@@ -55,9 +55,9 @@ const MISSING: Signature = 'missing';
  * A `UserStore` kept in one JSON file (`{ "version": 1, "accounts": [...] }`), shared by the
  * server and the `notify` CLI.
  *
- * - Every write replaces the file atomically (temp file with mode 0600 in the same directory,
- *   fsync, rename over the target, fsync the directory), so a crash leaves either the old or the
- *   new store, never half of one.
+ * - Every write replaces the file atomically (`writeFileAtomic`: temp file with mode 0600 in the
+ *   same directory, fsync, rename over the target, fsync the directory), so a crash leaves either
+ *   the old or the new store, never half of one.
  * - Every operation of one instance runs in one promise chain, so concurrent writes never lose
  *   each other. Each operation first re-reads the file if it changed on disk (one `fstat`
  *   otherwise), so a write by this process starts from what another process last wrote. There is
@@ -289,7 +289,7 @@ export class FileUserStore implements UserStore {
   async #commit(accounts: Map<string, Account>): Promise<void> {
     const sorted = [...accounts.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const text = `${JSON.stringify({ version: 1, accounts: sorted }, null, 2)}\n`;
-    const signature = await writeAtomically(this.#file, text);
+    const signature = signatureOf(await writeFileAtomic(this.#file, text));
     this.#replace(new Map(sorted.map((account) => [account.name, account])), signature);
   }
 
@@ -335,50 +335,6 @@ export function diffAccounts(previous: ReadonlyMap<string, Account>, next: Reado
 function sameRoles(a: readonly string[], b: readonly string[]): boolean {
   const set = new Set(a);
   return a.length === b.length && b.every((role) => set.has(role));
-}
-
-/**
- * Replaces `file` with `text` so that a crash at any point leaves the old or the new content.
- * @returns the signature of the new file.
- */
-async function writeAtomically(file: string, text: string): Promise<Signature> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let signature: Signature;
-  try {
-    const handle = await open(temp, 'wx', 0o600);
-    try {
-      await handle.chmod(0o600); // open's mode is filtered by the umask; make sure of it
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-      // rename keeps the inode and mtime, so this is also the signature of the renamed file.
-      signature = signatureOf(await handle.stat());
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await syncDirectory(dir);
-  return signature;
-}
-
-/** Makes the rename itself durable (POSIX: the directory entry lives in the directory). */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch (error) {
-    // Windows cannot open or fsync a directory; the rename is as durable as it gets there.
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EACCES') throw error;
-  } finally {
-    await handle?.close();
-  }
 }
 
 function signatureOf(stats: Stats): Signature {

@@ -1,6 +1,7 @@
 import { EventSource } from 'eventsource';
 import { NotifyClient } from '../client/notify-client.js';
-import { NotifyClientError } from '../client/errors.js';
+import { NetworkError, NotifyClientError } from '../client/errors.js';
+import { requestToken, type TokenResponse } from '../client/token-request.js';
 import type { EventSourceConstructor, NotifyEvent } from '../client/types.js';
 import { CliError, commandGroup, flag, singleCommand, stringList, UsageError, type CliContext, type ParsedValues } from './command.js';
 import { readFirstLine } from './password-input.js';
@@ -205,26 +206,20 @@ export const tokenCommand = commandGroup('token', 'Get an access token for a ser
       const id = values.client;
       const secret = await clientSecret(context, id);
       const url = serverUrl(values, context);
-      const res = await remote(async () => {
-        try {
-          return await fetch(new URL('/auth/token', url), {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/x-www-form-urlencoded',
-              authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`,
-            },
-            body: 'grant_type=client_credentials',
-          });
-        } catch (error) {
-          throw new CliError(`cannot reach ${url}: ${(error as Error).message}`);
+      let body: TokenResponse;
+      try {
+        body = await requestToken(fetch, new URL('/auth/token', url).href, {
+          type: 'client_credentials',
+          clientId: id,
+          clientSecret: secret,
+        });
+      } catch (error) {
+        if (error instanceof NetworkError)
+          throw new CliError(`cannot reach ${url}: ${(error.cause as Error | undefined)?.message ?? error.message}`);
+        if (error instanceof NotifyClientError) {
+          throw new CliError(`${error.code}: ${error.message}`, error.status === 401 || error.status === 400 ? EXIT_REFUSED : 1);
         }
-      });
-      const body = (await res.json().catch(() => ({}))) as { access_token?: string; error?: string; error_description?: string };
-      if (!res.ok || body.access_token === undefined) {
-        throw new CliError(
-          `${body.error ?? `http_${res.status}`}: ${body.error_description ?? 'the server refused'}`,
-          res.status === 401 || res.status === 400 ? EXIT_REFUSED : 1,
-        );
+        throw error;
       }
       context.stdout.write(flag(values.json) ? `${JSON.stringify(body)}\n` : `${body.access_token}\n`);
     },

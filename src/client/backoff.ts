@@ -10,6 +10,7 @@ export interface BackoffOptions {
   readonly maxMs?: number;
 }
 
+/** The delay before attempt `attempt` (0-based), ms. @internal */
 export function backoffDelay(attempt: number, random: () => number, options: BackoffOptions = {}): number {
   const initial = options.initialMs ?? 500;
   const max = options.maxMs ?? 30_000;

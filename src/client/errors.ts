@@ -47,7 +47,25 @@ export class NetworkError extends NotifyClientError {
   }
 }
 
-/** Plain data for crossing a MessagePort (errors do not keep their class through structured clone). */
+/**
+ * The error a refusing answer stands for: the server's `error` code and `error_description`
+ * (every error body has them), or `http_<status>` when the body is not one.
+ * @internal
+ */
+export async function errorFromResponse(res: Response): Promise<NotifyClientError> {
+  let code = `http_${res.status}`;
+  let message = `The server answered ${res.status}.`;
+  try {
+    const body = (await res.json()) as { error?: string; error_description?: string };
+    if (typeof body.error === 'string') code = body.error;
+    if (typeof body.error_description === 'string') message = body.error_description;
+  } catch {
+    // not JSON
+  }
+  return new NotifyClientError(code, message, { status: res.status });
+}
+
+/** Plain data for crossing a MessagePort (errors do not keep their class through structured clone). @internal */
 export interface SerializedError {
   readonly name: string;
   readonly code: string;
@@ -55,11 +73,13 @@ export interface SerializedError {
   readonly status?: number;
 }
 
+/** @internal */
 export function serializeError(error: unknown): SerializedError {
   if (error instanceof NotifyClientError) return { name: error.name, code: error.code, message: error.message, status: error.status };
   return { name: 'NotifyClientError', code: 'internal', message: error instanceof Error ? error.message : String(error) };
 }
 
+/** @internal */
 export function deserializeError(data: SerializedError): NotifyClientError {
   const options = data.status === undefined ? {} : { status: data.status };
   switch (data.name) {

@@ -1,7 +1,8 @@
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { NetworkError, NotifyClientError, SignedOutError } from './errors.js';
-import { StreamConnection } from './stream-connection.js';
+import { errorFromResponse, NetworkError, NotifyClientError, SignedOutError } from './errors.js';
+import { StreamConnection, type StreamControl, type StreamHost } from './stream-connection.js';
 import type { RefreshCoordinator } from './tab-coordinator.js';
+import { requestToken, type TokenGrant, type TokenResponse } from './token-request.js';
 import type {
   AuthState,
   EventSourceConstructor,
@@ -43,14 +44,8 @@ export interface NotifyClientOptions {
 
 /** Refresh this long before expiry at most (and at least 1 s, or a quarter of the lifetime). */
 const MAX_REFRESH_MARGIN_MS = 60_000;
-/** A stream is not opened with a token that has less than this left. */
-const MIN_VALID_FOR_STREAM_MS = 1_000;
-
-interface TokenResponse {
-  access_token: string;
-  expires_in: number;
-  refresh_token?: string;
-}
+/** A request (a stream, a publish) is not sent with a token that has less than this left. */
+const MIN_TOKEN_VALIDITY_MS = 1_000;
 
 /**
  * The notify client for browsers and Node: sign-in, refresh before expiry (single-flight: callers
@@ -77,7 +72,9 @@ export class NotifyClient implements NotifyClientApi {
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshFailures = 0;
   readonly #listeners = new Set<(state: AuthState) => void>();
-  readonly #streams = new Set<StreamConnection>();
+  readonly #streams = new Set<StreamControl>();
+  /** What this client's streams may use of it (`StreamHost`), and nothing more. */
+  readonly #streamHost: StreamHost;
 
   constructor(options: NotifyClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
@@ -101,6 +98,7 @@ export class NotifyClient implements NotifyClientApi {
       this.#scheduleRefresh(session);
       this.#emit({ signedIn: true, session });
     });
+    this.#streamHost = this.#createStreamHost();
     if (options.accessToken !== undefined) {
       this.#accessToken = options.accessToken;
       try {
@@ -136,7 +134,7 @@ export class NotifyClient implements NotifyClientApi {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username, password, cookie: this.mode === 'cookie' }),
     });
-    if (!res.ok) throw await errorFrom(res);
+    if (!res.ok) throw await errorFromResponse(res);
     const session = this.#accept((await res.json()) as TokenResponse);
     this.#coordinator?.announce(session);
     return session;
@@ -190,8 +188,8 @@ export class NotifyClient implements NotifyClientApi {
   /** Ends the sign-in on the server (its streams close) and forgets it here. */
   async logout(): Promise<void> {
     try {
-      const res = await this.authFetch('/auth/logout', { method: 'POST' });
-      if (!res.ok && res.status !== 401) throw await errorFrom(res);
+      const res = await this.#authFetch('/auth/logout', { method: 'POST' });
+      if (!res.ok && res.status !== 401) throw await errorFromResponse(res);
     } finally {
       this.#signOut('logout');
     }
@@ -215,10 +213,10 @@ export class NotifyClient implements NotifyClientApi {
     let lastError: NotifyClientError | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) await sleep(backoffDelay(attempt, this.random, { initialMs: 200, maxMs: 5000, ...this.backoff }) + 50);
-      await this.ensureFresh(MIN_VALID_FOR_STREAM_MS);
+      await this.ensureFresh(MIN_TOKEN_VALIDITY_MS);
       let res: Response;
       try {
-        res = await this.authFetch('/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        res = await this.#authFetch('/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       } catch (error) {
         lastError = error instanceof NotifyClientError ? error : new NetworkError('The server could not be reached.', { cause: error });
         continue;
@@ -227,12 +225,8 @@ export class NotifyClient implements NotifyClientApi {
         const json = (await res.json()) as { id: string; topics: string[]; type: string; duplicate?: boolean };
         return { id: json.id, topics: json.topics, type: json.type, duplicate: json.duplicate === true };
       }
-      const error = await errorFrom(res);
-      if (
-        res.status === 401 &&
-        !refreshed &&
-        (this.mode === 'cookie' || this.#refreshToken !== undefined || this.#clientCredentials !== undefined)
-      ) {
+      const error = await errorFromResponse(res);
+      if (res.status === 401 && !refreshed && this.canRefresh) {
         refreshed = true;
         await this.refresh();
         attempt--;
@@ -251,10 +245,7 @@ export class NotifyClient implements NotifyClientApi {
   subscribe<T = unknown>(topics: readonly string[], handlers: SubscribeHandlers<T>, options: SubscribeOptions = {}): Subscription {
     if (this.#EventSource === undefined) throw new TypeError('NotifyClient: no EventSource available; pass options.EventSource');
     if (topics.length === 0) throw new TypeError('subscribe: give at least one topic selector');
-    const stream = new StreamConnection(this, this.#EventSource, topics, handlers as SubscribeHandlers, options, () =>
-      this.#streams.delete(stream),
-    );
-    this.#streams.add(stream);
+    const stream = new StreamConnection(this.#streamHost, this.#EventSource, topics, handlers as SubscribeHandlers, options);
     stream.start();
     return stream;
   }
@@ -265,15 +256,34 @@ export class NotifyClient implements NotifyClientApi {
     for (const stream of [...this.#streams]) stream.close();
   }
 
-  /** A request to the server with this client's credentials (cookie, or bearer header). @internal */
-  authFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  #createStreamHost(): StreamHost {
+    // Arrow functions: the stream calls these detached, and they reach this client's private state.
+    return {
+      canRefresh: () => this.canRefresh,
+      random: this.random,
+      backoff: this.backoff,
+      url: (path) => this.#url(path),
+      eventSourceInit: () => this.#eventSourceInit(),
+      authFetch: (path, init) => this.#authFetch(path, init),
+      ensureFresh: () => this.ensureFresh(MIN_TOKEN_VALIDITY_MS),
+      ensureOutlives: (tokenExpiresAt) => this.ensureOutlives(tokenExpiresAt),
+      refresh: () => this.refresh(),
+      attach: (stream) => {
+        this.#streams.add(stream);
+        return () => this.#streams.delete(stream);
+      },
+    };
+  }
+
+  /** A request to the server with this client's credentials (cookie, or bearer header). */
+  #authFetch(path: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.mode === 'bearer' && this.#accessToken !== undefined) headers.set('authorization', `Bearer ${this.#accessToken}`);
     return this.#request(path, { ...init, headers });
   }
 
-  /** The init for `new EventSource(url, init)`. @internal */
-  eventSourceInit(): Record<string, unknown> {
+  /** The init for `new EventSource(url, init)`. */
+  #eventSourceInit(): Record<string, unknown> {
     if (this.mode === 'cookie') return { withCredentials: true };
     // The `eventsource` package has no headers option: wrap its fetch (called on every connect).
     return {
@@ -285,22 +295,22 @@ export class NotifyClient implements NotifyClientApi {
     };
   }
 
-  /** Absolute URL of a server path. @internal */
-  url(path: string): string {
+  /** Absolute URL of a server path. */
+  #url(path: string): string {
     return `${this.baseUrl}${path}`;
-  }
-
-  /** Forgets the sign-in and stops the streams. @internal */
-  signOutLocally(reason: string): void {
-    this.#signOut(reason);
   }
 
   async #request(path: string, init: RequestInit): Promise<Response> {
     try {
-      return await this.#fetch(this.url(path), { ...init, credentials: this.mode === 'cookie' ? 'include' : 'omit' });
+      return await this.#fetch(this.#url(path), { ...init, credentials: this.#credentials() });
     } catch (error) {
       throw new NetworkError('The server could not be reached.', { cause: error });
     }
+  }
+
+  /** Cookies go with every request in cookie mode, and with none in bearer mode. */
+  #credentials(): RequestCredentials {
+    return this.mode === 'cookie' ? 'include' : 'omit';
   }
 
   async #coordinatedRefresh(): Promise<SessionInfo> {
@@ -310,7 +320,7 @@ export class NotifyClient implements NotifyClientApi {
     return coordinator.exclusive(async () => {
       // While we waited for our turn, another tab may have refreshed (and rotated the cookie).
       const now = this.#session;
-      if (now !== undefined && now.tokenExpiresAt !== before && now.expiresAt - this.clock() > MIN_VALID_FOR_STREAM_MS) return now;
+      if (now !== undefined && now.tokenExpiresAt !== before && now.expiresAt - this.clock() > MIN_TOKEN_VALIDITY_MS) return now;
       const session = await this.#doRefresh();
       coordinator.announce(session);
       return session;
@@ -318,35 +328,32 @@ export class NotifyClient implements NotifyClientApi {
   }
 
   async #doRefresh(): Promise<SessionInfo> {
-    const form = new URLSearchParams({ grant_type: this.#clientCredentials !== undefined ? 'client_credentials' : 'refresh_token' });
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+    let grant: TokenGrant;
     if (this.#clientCredentials !== undefined) {
-      const { id, secret } = this.#clientCredentials;
-      headers.authorization = `Basic ${base64(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`)}`;
+      grant = { type: 'client_credentials', clientId: this.#clientCredentials.id, clientSecret: this.#clientCredentials.secret };
     } else if (this.mode === 'bearer') {
       if (this.#refreshToken === undefined) throw new SignedOutError('No refresh token: sign in.');
-      form.set('refresh_token', this.#refreshToken);
+      grant = { type: 'refresh_token', refreshToken: this.#refreshToken };
+    } else {
+      // Cookie mode sends no refresh_token: the server reads the HttpOnly notify_rt cookie (path /auth)
+      // and checks that the request's Origin is its own.
+      grant = { type: 'refresh_token' };
     }
-    // Cookie mode sends no refresh_token: the server reads the HttpOnly notify_rt cookie (path /auth)
-    // and checks that the request's Origin is its own.
-    let res: Response;
+    let body: TokenResponse;
     try {
-      res = await this.#request('/auth/token', { method: 'POST', headers, body: form.toString() });
+      body = await requestToken(this.#fetch, this.#url('/auth/token'), grant, { credentials: this.#credentials() });
     } catch (error) {
+      const status = error instanceof NotifyClientError ? error.status : undefined;
+      if (status === 400 || status === 401 || status === 403) {
+        const refused = error as NotifyClientError;
+        this.#signOut(refused.code);
+        throw new SignedOutError(`Signed out: ${refused.message}`, { status, cause: refused });
+      }
       this.#scheduleRetry();
       throw error;
     }
-    if (res.status === 400 || res.status === 401 || res.status === 403) {
-      const error = await errorFrom(res);
-      this.#signOut(error.code);
-      throw new SignedOutError(`Signed out: ${error.message}`, { status: res.status, cause: error });
-    }
-    if (!res.ok) {
-      this.#scheduleRetry();
-      throw await errorFrom(res);
-    }
     this.#refreshFailures = 0;
-    return this.#accept((await res.json()) as TokenResponse);
+    return this.#accept(body);
   }
 
   #accept(body: TokenResponse): SessionInfo {
@@ -427,13 +434,6 @@ function decodeBase64Url(text: string): string {
   return new TextDecoder().decode(bytes);
 }
 
-function base64(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
-}
-
 /** 128 random bits for an idempotency key (`crypto.getRandomValues` works in insecure contexts too). */
 function randomKey(random: () => number): string {
   const bytes = new Uint8Array(16);
@@ -442,17 +442,4 @@ function randomKey(random: () => number): string {
   return `k-${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
 }
 
-async function errorFrom(res: Response): Promise<NotifyClientError> {
-  let code = `http_${res.status}`;
-  let message = `The server answered ${res.status}.`;
-  try {
-    const body = (await res.json()) as { error?: string; error_description?: string };
-    if (typeof body.error === 'string') code = body.error;
-    if (typeof body.error_description === 'string') message = body.error_description;
-  } catch {
-    // not JSON
-  }
-  return new NotifyClientError(code, message, { status: res.status });
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -4,9 +4,11 @@ import type { AuthState, ConnectedInfo, NotifyEvent, ResetInfo, StreamState, Sub
 /**
  * Messages between tabs and the SharedWorker that holds the origin's one client (and so one
  * stream per set of topics, whatever the number of tabs).
+ * @internal
  */
 export type CallMethod = 'login' | 'logout' | 'restore' | 'refresh' | 'publish';
 
+/** @internal */
 export type TabMessage =
   | { readonly op: 'call'; readonly id: number; readonly method: CallMethod; readonly args: unknown[] }
   | { readonly op: 'subscribe'; readonly id: number; readonly topics: readonly string[]; readonly options: SubscribeOptions }
@@ -14,6 +16,7 @@ export type TabMessage =
   /** The tab is going away (pagehide): a MessagePort gives no signal of its own when it closes. */
   | { readonly op: 'bye' };
 
+/** @internal */
 export type WorkerMessage =
   | { readonly op: 'result'; readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly op: 'result'; readonly id: number; readonly ok: false; readonly error: SerializedError }

@@ -1,11 +1,40 @@
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { NotifyClientError, SignedOutError, StreamStoppedError } from './errors.js';
 import { compareEventIds } from './event-id.js';
-import type { NotifyClient } from './notify-client.js';
 import type { EventSourceConstructor, EventSourceLike, StreamState, SubscribeHandlers, SubscribeOptions, Subscription } from './types.js';
 
-/** A stream is not opened with a token that has less than this left. */
-const MIN_VALID_MS = 1_000;
+/**
+ * What a stream needs from the client that owns it (`NotifyClient` builds one), so that the stream
+ * depends on this narrow interface and never on the client class: the import runs one way.
+ * @internal
+ */
+export interface StreamHost {
+  /** False for a fixed access token: a 401 cannot be cured by a refresh. */
+  canRefresh(): boolean;
+  readonly random: () => number;
+  readonly backoff: BackoffOptions;
+  /** Absolute URL of a server path. */
+  url(path: string): string;
+  /** The init for `new EventSource(url, init)`: how the stream request carries the credentials. */
+  eventSourceInit(): Record<string, unknown>;
+  /** A request to the server with the client's credentials. */
+  authFetch(path: string, init?: RequestInit): Promise<Response>;
+  /** Refreshes unless the token is still valid long enough to open a stream. @throws SignedOutError */
+  ensureFresh(): Promise<unknown>;
+  /** Refreshes unless the token outlives `tokenExpiresAt` (server clock, ms). @throws SignedOutError */
+  ensureOutlives(tokenExpiresAt: number): Promise<void>;
+  /** A new token now. @throws SignedOutError */
+  refresh(): Promise<unknown>;
+  /** Tracks an open stream, so the host can stop it (client closed, signed out); returns the release. */
+  attach(stream: StreamControl): () => void;
+}
+
+/** How the host reaches a stream it tracks. @internal */
+export interface StreamControl {
+  close(): void;
+  /** The sign-in ended (logout, refused refresh): the stream stops with `signed_out`. */
+  signedOut(): void;
+}
 
 /**
  * One subscription: a `GET /events` EventSource that the client manages itself rather than
@@ -20,6 +49,9 @@ const MIN_VALID_MS = 1_000;
  *   the stream with `signed_out`;
  * - 401 (after one refresh), 403 and 400 stop it with a `StreamStoppedError`: retrying cannot help;
  * - `reset`: the `reset` handler runs, and the stream carries on from the server's newest id.
+ *
+ * Not exported from the package: `NotifyClient.subscribe` hands it out as a `Subscription`.
+ * @internal
  */
 export class StreamConnection implements Subscription {
   #state: StreamState = 'connecting';
@@ -30,16 +62,26 @@ export class StreamConnection implements Subscription {
   #authRetried = false;
   #closedReason: string | undefined;
   #stopped = false;
+  #release: (() => void) | undefined;
+  readonly #host: StreamHost;
+  readonly #EventSource: EventSourceConstructor;
+  readonly #topics: readonly string[];
+  readonly #handlers: SubscribeHandlers;
+  readonly #renew: boolean;
   readonly #types: readonly string[];
 
   constructor(
-    private readonly client: NotifyClient,
-    private readonly EventSourceImpl: EventSourceConstructor,
-    private readonly topics: readonly string[],
-    private readonly handlers: SubscribeHandlers,
-    private readonly options: SubscribeOptions,
-    private readonly onClose: () => void,
+    host: StreamHost,
+    EventSourceImpl: EventSourceConstructor,
+    topics: readonly string[],
+    handlers: SubscribeHandlers,
+    options: SubscribeOptions,
   ) {
+    this.#host = host;
+    this.#EventSource = EventSourceImpl;
+    this.#topics = topics;
+    this.#handlers = handlers;
+    this.#renew = options.renew !== false;
     this.#lastEventId = options.lastEventId;
     this.#types = [...new Set(['message', ...(options.types ?? [])])];
   }
@@ -52,7 +94,12 @@ export class StreamConnection implements Subscription {
     return this.#lastEventId;
   }
 
+  /** Registers with the host and connects. */
   start(): void {
+    this.#release = this.#host.attach({
+      close: () => this.close(),
+      signedOut: () => this.#stop(new StreamStoppedError('signed_out', 'Signed out: the stream stopped.')),
+    });
     void this.#connect();
   }
 
@@ -63,43 +110,39 @@ export class StreamConnection implements Subscription {
     this.#source?.close();
     this.#source = undefined;
     this.#setState('stopped');
-    this.onClose();
-  }
-
-  /** The client signed out (logout, refused refresh). @internal */
-  signedOut(): void {
-    this.#stop(new StreamStoppedError('signed_out', 'Signed out: the stream stopped.'));
+    this.#release?.();
   }
 
   #stop(error: NotifyClientError): void {
     if (this.#stopped) return;
     this.close();
-    this.handlers.stop?.(error);
+    this.#handlers.stop?.(error);
   }
 
   #setState(state: StreamState): void {
     if (this.#state === state) return;
     this.#state = state;
-    this.handlers.state?.(state);
+    this.#handlers.state?.(state);
   }
 
-  #streamUrl(): string {
+  /** `GET /events` with the topics, resuming after the last id seen. */
+  #streamPath(): string {
     const query = new URLSearchParams();
-    for (const topic of this.topics) query.append('topic', topic);
+    for (const topic of this.#topics) query.append('topic', topic);
     if (this.#lastEventId !== undefined && this.#lastEventId !== '') query.set('lastEventId', this.#lastEventId);
-    return this.client.url(`/events?${query.toString()}`);
+    return `/events?${query.toString()}`;
   }
 
   async #connect(): Promise<void> {
     if (this.#stopped) return;
     try {
-      await this.client.ensureFresh(MIN_VALID_MS);
+      await this.#host.ensureFresh();
     } catch (error) {
       if (error instanceof SignedOutError) return this.#stop(new StreamStoppedError('signed_out', error.message, { cause: error }));
       return this.#retryLater();
     }
     if (this.#stopped) return;
-    const source = new this.EventSourceImpl(this.#streamUrl(), this.client.eventSourceInit());
+    const source = new this.#EventSource(this.#host.url(this.#streamPath()), this.#host.eventSourceInit());
     this.#source = source;
     this.#closedReason = undefined;
     let opened = false;
@@ -117,16 +160,16 @@ export class StreamConnection implements Subscription {
       this.#attempt = 0;
       this.#authRetried = false;
       this.#setState('open');
-      this.handlers.connected?.(json(event) as never);
+      this.#handlers.connected?.(json(event) as never);
     });
     source.addEventListener('token-expiring', (event) => {
-      if (this.options.renew !== false) void this.#renew(json(event) as { expiresAt: string; renewUrl: string });
+      if (this.#renew) void this.#renewToken(json(event) as { expiresAt: string; renewUrl: string });
     });
-    source.addEventListener('token-renewed', (event) => this.handlers.renewed?.(String(json(event).expiresAt)));
+    source.addEventListener('token-renewed', (event) => this.#handlers.renewed?.(String(json(event).expiresAt)));
     source.addEventListener('reset', (event) => {
       // The reset carries the server's newest id (or none): carry on from there.
       this.#lastEventId = event.lastEventId === '' ? undefined : event.lastEventId;
-      this.handlers.reset?.(json(event) as never);
+      this.#handlers.reset?.(json(event) as never);
     });
     source.addEventListener('closed', (event) => {
       this.#closedReason = String(json(event).reason);
@@ -141,7 +184,7 @@ export class StreamConnection implements Subscription {
       } catch {
         data = event.data;
       }
-      this.handlers.event?.({ id, type: event.type, data });
+      this.#handlers.event?.({ id, type: event.type, data });
     };
     for (const type of this.#types) source.addEventListener(type, onEvent);
     source.onerror = (event) => {
@@ -169,7 +212,7 @@ export class StreamConnection implements Subscription {
     const status = code ?? (opened ? undefined : await this.#probe());
     if (this.#stopped) return;
     if (status === 401) {
-      if (this.#authRetried || !this.client.canRefresh)
+      if (this.#authRetried || !this.#host.canRefresh())
         return this.#stop(new StreamStoppedError('unauthorized', 'The server refused the token.', { status }));
       this.#authRetried = true;
       if (await this.#refreshed(true)) this.#reconnectNow();
@@ -186,8 +229,8 @@ export class StreamConnection implements Subscription {
   /** Refreshes the token; false (and the stream stopped) when the sign-in is over. */
   async #refreshed(force: boolean): Promise<boolean> {
     try {
-      if (force) await this.client.refresh();
-      else await this.client.ensureFresh(MIN_VALID_MS);
+      if (force) await this.#host.refresh();
+      else await this.#host.ensureFresh();
       return !this.#stopped;
     } catch (error) {
       if (error instanceof SignedOutError) {
@@ -203,7 +246,7 @@ export class StreamConnection implements Subscription {
   async #probe(): Promise<number | undefined> {
     const controller = new AbortController();
     try {
-      const res = await this.client.authFetch(this.#streamUrl().slice(this.client.baseUrl.length), {
+      const res = await this.#host.authFetch(this.#streamPath(), {
         headers: { accept: 'text/event-stream' },
         signal: controller.signal,
       });
@@ -224,15 +267,15 @@ export class StreamConnection implements Subscription {
     if (this.#stopped) return;
     this.#setState('reconnecting');
     clearTimeout(this.#timer);
-    const wait = 100 + backoffDelay(this.#attempt++, this.client.random, this.client.backoff);
+    const wait = 100 + backoffDelay(this.#attempt++, this.#host.random, this.#host.backoff);
     this.#timer = setTimeout(() => void this.#connect(), wait);
   }
 
-  async #renew(data: { expiresAt: string; renewUrl: string }): Promise<void> {
+  async #renewToken(data: { expiresAt: string; renewUrl: string }): Promise<void> {
     try {
-      await this.client.ensureOutlives(Date.parse(data.expiresAt));
+      await this.#host.ensureOutlives(Date.parse(data.expiresAt));
       if (this.#stopped) return;
-      const res = await this.client.authFetch(data.renewUrl, { method: 'POST' });
+      const res = await this.#host.authFetch(data.renewUrl, { method: 'POST' });
       // 404: the stream is gone already (its reconnect handles it); 403: the server closes it with insufficient_scope.
       void res.body?.cancel();
     } catch (error) {

@@ -1,4 +1,6 @@
 import type { Duplex } from 'node:stream';
+import type { ErrorCode } from '../error-codes.js';
+import { errorBody } from '../errors.js';
 
 /**
  * Answers what Node's HTTP parser refuses before Koa ever sees a request: headers over the size
@@ -16,7 +18,7 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
     return;
   }
   const [status, reason, code, description] = describe(error.code);
-  const body = JSON.stringify({ error: code, error_description: description });
+  const body = JSON.stringify(errorBody(code, description));
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
@@ -30,7 +32,7 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
-function describe(code: string | undefined): [number, string, string, string] {
+function describe(code: string | undefined): [status: number, reason: string, code: ErrorCode, description: string] {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
       return [431, 'Request Header Fields Too Large', 'header_too_large', 'The request headers are too large.'];

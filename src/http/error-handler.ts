@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
-import { AppError, BearerError } from '../errors.js';
+import { AppError, BearerError, errorBody } from '../errors.js';
 
 export const REALM = 'notify';
 
@@ -40,7 +40,7 @@ export function createErrorHandler(logger: Logger) {
         ctx.state.authFailure = error.reason;
       }
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = { error: error.code, error_description: error.expose ? error.message : 'Internal server error.', ...error.details };
+      ctx.body = { ...errorBody(error.code, error.expose ? error.message : 'Internal server error.'), ...error.details };
     }
   };
 }

@@ -3,6 +3,7 @@ import type {} from 'koa-bodyparser';
 import type { Http2ServerRequest } from 'node:http2';
 import type { Context, Middleware, Next } from 'koa';
 import type { z } from 'zod';
+import type { ErrorCode } from '../error-codes.js';
 import { AppError, InvalidRequestError } from '../errors.js';
 
 type BodyType = 'json' | 'form';
@@ -163,7 +164,7 @@ function parseJson(text: string): unknown {
 
 class BodyRefusal extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
@@ -237,7 +238,7 @@ export function jsonDepth(value: unknown, limit = MAX_JSON_DEPTH): number {
  * Validates a parsed body against a zod schema.
  * @throws InvalidRequestError naming the first bad field.
  */
-export function parseWith<T>(schema: z.ZodType<T>, value: unknown, code = 'invalid_request'): T {
+export function parseWith<T>(schema: z.ZodType<T>, value: unknown, code: ErrorCode = 'invalid_request'): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;

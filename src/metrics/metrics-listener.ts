@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { errorBody } from '../errors.js';
 import type { ServerMetrics } from './server-metrics.js';
 
 /**
@@ -10,7 +11,7 @@ export function createMetricsListener(metrics: ServerMetrics): Server {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' || path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end('{"error":"not_found","error_description":"Not found."}');
+      res.end(JSON.stringify(errorBody('not_found', 'Not found.')));
       return;
     }
     metrics.metrics().then(
@@ -20,7 +21,7 @@ export function createMetricsListener(metrics: ServerMetrics): Server {
       },
       () => {
         res.writeHead(500, { 'content-type': 'application/json' });
-        res.end('{"error":"internal_error","error_description":"Internal server error."}');
+        res.end(JSON.stringify(errorBody('internal_error', 'Internal server error.')));
       },
     );
   });

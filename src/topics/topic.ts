@@ -28,19 +28,16 @@ export function segmentProblem(segment: string): string | undefined {
 
 /** Splits and checks the overall shape shared by topics and selectors. */
 export function splitPath(input: unknown, what: 'topic' | 'selector'): string[] {
+  const code = what === 'topic' ? 'invalid_topic' : 'invalid_selector';
   if (typeof input !== 'string' || input.length === 0) {
-    throw new InvalidRequestError(`A ${what} must be a non-empty string.`, { code: `invalid_${what}` });
+    throw new InvalidRequestError(`A ${what} must be a non-empty string.`, { code });
   }
   if (input.length > TOPIC_LIMITS.maxLength) {
-    throw new InvalidRequestError(`A ${what} is at most ${TOPIC_LIMITS.maxLength} characters.`, {
-      code: `invalid_${what}`,
-    });
+    throw new InvalidRequestError(`A ${what} is at most ${TOPIC_LIMITS.maxLength} characters.`, { code });
   }
   const segments = input.split('/');
   if (segments.length > TOPIC_LIMITS.maxSegments) {
-    throw new InvalidRequestError(`A ${what} has at most ${TOPIC_LIMITS.maxSegments} segments.`, {
-      code: `invalid_${what}`,
-    });
+    throw new InvalidRequestError(`A ${what} has at most ${TOPIC_LIMITS.maxSegments} segments.`, { code });
   }
   return segments;
 }

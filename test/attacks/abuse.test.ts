@@ -147,9 +147,12 @@ describe('attacks: abuse of resources', () => {
       expect([...bodies]).to.deep.equal([
         JSON.stringify({ error: 'invalid_credentials', error_description: 'The username or password is incorrect.' }),
       ]);
-      const wrong = median(times.wrong!);
+      // Compare the fastest answers: load on a shared machine only ever adds time, so the minimum
+      // is what each path costs (a median of five took in a burst of load and failed one run in
+      // many). Without the dummy hash an unknown name answers in ~1 ms against ~25 ms for a hash.
+      const wrong = Math.min(...times.wrong!);
       for (const kind of ['unknown', 'malformed']) {
-        const ratio = median(times[kind]!) / wrong;
+        const ratio = Math.min(...times[kind]!) / wrong;
         expect(ratio, `${kind} vs wrong password: ${JSON.stringify(times)}`).to.be.within(0.5, 2);
       }
     });

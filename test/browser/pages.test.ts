@@ -1,29 +1,29 @@
-import { mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
-import { NotifyClient } from '../../src/client/index.js';
 import { launchChromium, watchPage } from '../helpers/browser.js';
+import { addDemoAccounts, DEMO_FEED, DEMO_VIEWPORT, playDemoScene, screenshotWhenSettled } from '../helpers/demo-scene.js';
 import { specOperations } from '../helpers/openapi.js';
 import { PASSWORD, startServer, type TestServer } from '../helpers/server.js';
-
-const SCREENSHOT = fileURLToPath(new URL('../../docs/demo.png', import.meta.url));
 
 describe('in Chromium: the docs page and the demo page', function () {
   this.timeout(30_000);
   let browser: Browser;
   let t: TestServer;
+  let tmp: string;
 
   before(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'notify-pages-'));
     [browser, t] = await Promise.all([launchChromium(), startServer()]);
-    await t.addAccount('alice', ['user', 'publisher']);
+    await addDemoAccounts(t);
     await t.addAccount('bob', ['user']);
-    await t.addAccount('newsroom', ['publisher']);
   });
   after(async () => {
     await browser?.close();
     await t?.close();
+    rmSync(tmp, { recursive: true, force: true });
   });
 
   it('renders every operation of openapi.yaml at /docs, with no console error and no request to another host', async () => {
@@ -46,30 +46,10 @@ describe('in Chromium: the docs page and the demo page', function () {
   });
 
   it('signs in, shows an event published through REST, and leaves no token where a script can read it', async () => {
-    const context = await browser.newContext({ viewport: { width: 1180, height: 760 }, colorScheme: 'light' });
-    const page = await context.newPage();
-    const seen = watchPage(page, t.url);
-    await page.goto(`${t.url}/`);
-    await page.fill('#username', 'alice');
-    await page.fill('#password', PASSWORD);
-    await page.click('#signin-button');
-    await page.waitForSelector('#state[data-state="open"]');
+    const { context, page, seen, close } = await playDemoScene(browser, t);
     expect(await page.textContent('#who')).to.equal('alice');
     expect(await page.isVisible('#publish-card')).to.equal(true);
-
-    const newsroom = new NotifyClient({ baseUrl: t.url, mode: 'bearer' });
-    await newsroom.login('newsroom', PASSWORD);
-    await newsroom.publish(['public/news'], { headline: 'Release 1.4 is out: streams now renew in-band' });
-    await newsroom.publish(['users/alice/inbox'], { text: 'Your export is ready to download.', inbox: true }, { type: 'notification' });
-    await page.waitForSelector('#feed li:nth-child(2)');
-    expect(await page.textContent('#feed li:first-child .body')).to.equal('Your export is ready to download.');
-
-    // Publishing from the page (alice's role allows public/**), through the shared worker.
-    await page.fill('#topic', 'public/status');
-    await page.fill('#message', 'All systems operational.');
-    await page.click('#publish-button');
-    await page.waitForSelector('#feed li:nth-child(3)');
-    await page.waitForSelector('#publish-ok:not([hidden])');
+    expect(await page.$$eval('#feed li .body', (items) => items.map((item) => item.textContent))).to.deep.equal(DEMO_FEED);
 
     const readable = await page.evaluate(() => ({
       cookie: document.cookie,
@@ -85,11 +65,15 @@ describe('in Chromium: the docs page and the demo page', function () {
     expect(seen.errors).to.deep.equal([]);
     expect(seen.foreign).to.deep.equal([]);
 
-    mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
-    await page.waitForTimeout(400); // let the arrival animation finish
-    await page.screenshot({ path: SCREENSHOT });
-    newsroom.close();
-    await context.close();
+    // The picture in the README is taken of this scene by `npm run docs:screenshot`; here it goes
+    // to a temporary directory (a test never rewrites a committed file) and is checked to be one.
+    const file = path.join(tmp, 'demo.png');
+    await screenshotWhenSettled(page, file);
+    const png = readFileSync(file);
+    expect(png.subarray(0, 8).toString('hex')).to.equal('89504e470d0a1a0a');
+    // IHDR: width and height, big-endian, at bytes 16 and 20.
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).to.deep.equal([DEMO_VIEWPORT.width, DEMO_VIEWPORT.height]);
+    await close();
   });
 
   it('shows a refused sign-in, and an account that may not publish gets no publish form', async () => {

@@ -3,6 +3,7 @@ import type { BusEvent, EventBus, EventSink, PublishRequest, ReplayResult, Subsc
 import { compareEventIds, formatEventId, parseEventId } from '../../src/bus/event-id.js';
 import { ConflictError } from '../../src/errors.js';
 import { parseSelector, type Selector } from '../../src/topics/selector.js';
+import { rejection } from '../helpers/errors.js';
 
 /** What a bus implementation's test file hands the contract. */
 export interface ContractBus {
@@ -35,15 +36,6 @@ async function eventually(condition: () => boolean, what: string, timeoutMs = 20
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the promise to reject');
 }
 
 function expectEvents(result: ReplayResult): BusEvent[] {

@@ -8,7 +8,7 @@ export function errorOf(fn: () => unknown): unknown {
   throw new Error('expected a throw');
 }
 
-/** The error `promise` rejects with; fails the test when it resolves. */
+/** The reason `promise` rejects with; fails the test when it fulfils. */
 export async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
     await promise;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
+import { errorOf } from '../helpers/errors.js';
 import { expectResponseMatchesSpec } from '../helpers/openapi.js';
 import { openStream, postJson, startServer, type StreamClient, type TestServer } from '../helpers/server.js';
 import { publish, waitUntil } from '../helpers/streams.js';
@@ -101,12 +102,9 @@ describe('GET /metrics', () => {
 
   it('refuses to start with METRICS=token and no (or a short) METRICS_TOKEN, naming the variable', () => {
     const fail = (env: Record<string, string>) => {
-      try {
-        loadConfig(env);
-      } catch (error) {
-        return error as ConfigError;
-      }
-      throw new Error('expected a ConfigError');
+      const error = errorOf(() => loadConfig(env));
+      expect(error).to.be.instanceOf(ConfigError);
+      return error as ConfigError;
     };
     expect(fail({ METRICS: 'token' }).key).to.equal('METRICS_TOKEN');
     expect(fail({ METRICS: 'token', METRICS_TOKEN: 'short' }).key).to.equal('METRICS_TOKEN');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { AccessClaims } from '../../auth/token-service.js';
+import { isErrorCode } from '../../error-codes.js';
 import { AppError, BearerError, NotFoundError } from '../../errors.js';
 import type { RenewalAnswer } from '../../streams/renew-connection.js';
 import type { LocalStreams, RenewalForwarder } from '../backend.js';
@@ -130,5 +131,8 @@ const notFound = () => ({ status: 404, code: 'connection_not_found', message: 'N
 function toError(error: { status: number; code: string; message: string }): AppError {
   if (error.code === 'connection_not_found') return new NotFoundError(error.message, error.code);
   if (error.code === 'insufficient_scope') return BearerError.insufficientScope(error.message);
-  return new AppError(error.status, error.code, error.message);
+  // A code this version does not know (a newer peer) is not passed on: the list is closed.
+  return isErrorCode(error.code)
+    ? new AppError(error.status, error.code, error.message)
+    : new AppError(500, 'internal_error', error.message);
 }

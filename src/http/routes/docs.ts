@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { errorBody } from '../../errors.js';
 
 /**
  * Policy for every docs answer. Swagger UI needs only its own script and stylesheet from us, the
@@ -130,7 +131,7 @@ export function createDocsRouter(options: DocsRouterOptions): Router {
     const asset = assets.get(String(ctx.params.file));
     if (asset === undefined) {
       ctx.status = 404;
-      ctx.body = { error: 'not_found', error_description: 'Not found.' };
+      ctx.body = errorBody('not_found', 'Not found.');
       return;
     }
     ctx.set('Cache-Control', ASSET_CACHE_CONTROL);

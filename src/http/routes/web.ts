@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { errorBody } from '../../errors.js';
 import type { WebAsset } from '../../web/assets.js';
 
 /**
@@ -53,7 +54,7 @@ export function createWebRouter(options: WebRouterOptions): Router {
     const asset = name === 'index.html' ? undefined : (await options.assets()).get(name);
     if (asset === undefined) {
       ctx.status = 404;
-      ctx.body = { error: 'not_found', error_description: 'Not found.' };
+      ctx.body = errorBody('not_found', 'Not found.');
       return;
     }
     // Not immutable: the names carry no content hash, so a new release must be picked up.

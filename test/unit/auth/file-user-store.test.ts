@@ -4,18 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileUserStore } from '../../../src/auth/file-user-store.js';
 import type { AccountChange } from '../../../src/auth/user-store.js';
+import { rejection } from '../../helpers/errors.js';
 
 const HASH = '$scrypt$ln=10,r=8,p=1$c2FsdHNhbHRzYWx0c2FsdA$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U';
 const OTHER_HASH = '$scrypt$ln=10,r=8,p=1$c2FsdHNhbHRzYWx0c2FsdA$b3RoZXJvdGhlcm90aGVyb3RoZXJvdGhlcm90aGVyb3Q';
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the promise to reject');
-}
 
 /** Polls `check` until it passes or `timeoutMs` runs out (then rethrows its last failure). */
 async function eventually(check: () => void, timeoutMs = 3000): Promise<void> {

@@ -3,6 +3,7 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { decodeProtectedHeader, SignJWT, type JWTPayload } from 'jose';
 import { createTokenService, MAX_TOKEN_LENGTH, type TokenService, type TokenServiceOptions } from '../../../src/auth/token-service.js';
 import { BearerError } from '../../../src/errors.js';
+import { rejection } from '../../helpers/errors.js';
 
 const ISSUER = 'https://notify.test';
 const AUDIENCE = 'notify';
@@ -14,15 +15,6 @@ const NOW_S = T0 / 1000;
 const keys = generateKeyPairSync('ed25519');
 const otherKeys = generateKeyPairSync('ed25519');
 const GRANTS = { publish: ['public/**'], subscribe: ['users/alice/**', 'public/*'] };
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the promise to reject');
-}
 
 async function expectInvalidToken(service: TokenService, token: string, reason?: string): Promise<BearerError> {
   const error = await rejection(service.verifyAccessToken(token));
