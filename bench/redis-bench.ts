@@ -246,7 +246,7 @@ async function startServer(env: Record<string, string>, listeners = 1): Promise<
       child.kill('SIGKILL');
       reject(new Error('server did not start in 60 s'));
     }, 60_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       let newline: number;
       while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -259,7 +259,7 @@ async function startServer(env: Record<string, string>, listeners = 1): Promise<
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
-  child.stdout!.resume();
+  child.stdout.resume();
   return { child, port, stop: () => stopProc(child) };
 }
 

@@ -153,10 +153,10 @@ async function startNotify(): Promise<Target> {
   const onLog = (chunk: Buffer) => {
     if (started.length < 100_000) started += chunk.toString();
   };
-  child.stdout!.on('data', onLog);
+  child.stdout.on('data', onLog);
   await waitFor(() => started.includes('"listening"'), 'notify to listen');
-  child.stdout!.off('data', onLog);
-  child.stdout!.resume();
+  child.stdout.off('data', onLog);
+  child.stdout.resume();
   const issuer = `http://127.0.0.1:${port}`;
   const signing: SigningSetup = { keyFile: path.join(dir, 'data', 'signing-key-ed25519.pem'), issuer, audience: 'notify', ttl: 300 };
   return {
@@ -195,9 +195,9 @@ async function startNodeScript(script: string, extraArgs: string[]): Promise<{ c
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
-  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
   const port = Number(/listening (\d+)/.exec(line.toString())![1]);
-  child.stdout!.resume();
+  child.stdout.resume();
   return { child, port };
 }
 

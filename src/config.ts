@@ -217,15 +217,15 @@ export const SETTINGS = {
   }),
 } as const;
 
-export type SettingName = keyof typeof SETTINGS;
+type SettingName = keyof typeof SETTINGS;
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
-export const MIN_HMAC_SECRET_BYTES = 32;
+const MIN_HMAC_SECRET_BYTES = 32;
 /**
  * 32 random bytes hold about 30 distinct values (fewer than 16 happens with probability far below
  * 2^-40), so fewer distinct bytes than this means a secret typed or repeated by a person.
  */
-export const MIN_HMAC_SECRET_DISTINCT_BYTES = 16;
+const MIN_HMAC_SECRET_DISTINCT_BYTES = 16;
 
 /**
  * The schema of the whole configuration: the settings, then the checks that span several of them

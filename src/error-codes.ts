@@ -68,17 +68,16 @@ export const ERROR_CODES = [
 export type ErrorCode = (typeof ERROR_CODES)[number]['code'];
 
 /** The codes of the OAuth token endpoint (RFC 6749 §5.2, RFC 7009 §2.2.1): `OAuthError` takes only these. */
-export const OAUTH_ERROR_CODES = [
-  'invalid_request',
-  'invalid_client',
-  'invalid_grant',
-  'unauthorized_client',
-  'unsupported_grant_type',
-  'unsupported_token_type',
-  'invalid_scope',
-] as const satisfies readonly ErrorCode[];
-
-export type OAuthErrorCode = (typeof OAUTH_ERROR_CODES)[number];
+export type OAuthErrorCode = Extract<
+  ErrorCode,
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'unsupported_token_type'
+  | 'invalid_scope'
+>;
 
 const KNOWN: ReadonlySet<string> = new Set(ERROR_CODES.map((entry) => entry.code));
 

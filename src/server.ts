@@ -33,7 +33,7 @@ import { renewConnection } from './streams/renew-connection.js';
 import { SessionRegistry } from './streams/session-registry.js';
 import { loadWebAssets } from './web/assets.js';
 
-export const SPEC_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi.yaml');
+const SPEC_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi.yaml');
 
 /** How often history and refresh-token families are swept of expired entries. */
 const MAINTENANCE_INTERVAL_MS = 30_000;

@@ -26,7 +26,7 @@ const raw = parseYaml(readFileSync(SPEC_PATH, 'utf8')) as Json;
 
 function walk(node: unknown, visit: (value: Json, path: string) => void, path = '#'): void {
   if (node === null || typeof node !== 'object') return;
-  visit(node as Json, path);
+  visit(node, path);
   for (const [key, value] of Object.entries(node)) walk(value, visit, `${path}/${key}`);
 }
 

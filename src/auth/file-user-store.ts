@@ -314,7 +314,7 @@ export class FileUserStore implements UserStore {
  * What changed between two versions of the store, in name order. An account whose credentials and
  * roles both changed gives two changes. New accounts give none: nothing to revoke.
  */
-export function diffAccounts(previous: ReadonlyMap<string, Account>, next: ReadonlyMap<string, Account>): AccountChange[] {
+function diffAccounts(previous: ReadonlyMap<string, Account>, next: ReadonlyMap<string, Account>): AccountChange[] {
   const changes: AccountChange[] = [];
   const names = [...previous.keys()].sort();
   for (const name of names) {

@@ -13,7 +13,7 @@ import { InvalidRequestError } from '../errors.js';
  */
 
 /** OWASP Password Storage Cheat Sheet: N=2^17, r=8, p=1. */
-export const DEFAULT_SCRYPT_LOG_N = 17;
+const DEFAULT_SCRYPT_LOG_N = 17;
 const BLOCK_SIZE = 8;
 const PARALLELISM = 1;
 const SALT_BYTES = 16;
@@ -35,9 +35,9 @@ const MIN_HASH_LOG_N = 10;
  * A password is at most 1024 UTF-8 bytes: scrypt's cost does not depend on the length (it is
  * hashed once by PBKDF2-SHA256 first), but bounding it bounds the request and the normalisation.
  */
-export const MAX_PASSWORD_BYTES = 1024;
+const MAX_PASSWORD_BYTES = 1024;
 /** NIST SP 800-63B §3.1.1.2: at least 8 characters. */
-export const MIN_PASSWORD_LENGTH = 8;
+const MIN_PASSWORD_LENGTH = 8;
 
 const PHC = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]{11,88})\$([A-Za-z0-9+/]{22,88})$/;
 

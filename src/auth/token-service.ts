@@ -13,7 +13,7 @@ import { ACCOUNT_NAME } from './user-store.js';
  * `exp` is refused); and checks the topic grants' shape before anything trusts them.
  */
 
-export const ACCESS_TOKEN_TYPE = 'at+jwt';
+const ACCESS_TOKEN_TYPE = 'at+jwt';
 
 /** Longer tokens are refused before any parsing; ours are well under 2 KiB. */
 export const MAX_TOKEN_LENGTH = 8192;
@@ -37,7 +37,7 @@ export interface AccessClaims {
   readonly subscribe: readonly Selector[];
 }
 
-export interface IssuedAccessToken {
+interface IssuedAccessToken {
   readonly token: string;
   readonly tokenId: string;
   /** Epoch seconds. */

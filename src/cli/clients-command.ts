@@ -6,7 +6,7 @@ import { accountContext, accountNotFound, checkNewAccount, requireKind, warnUnkn
 import { commandGroup, flag, stringList, type AccountContext, type CliCommand } from './command.js';
 
 /** The role of a new service client when no `--role` is given. */
-export const DEFAULT_CLIENT_ROLE = 'publisher';
+const DEFAULT_CLIENT_ROLE = 'publisher';
 /** 256 bits: a secret nobody can guess, so its hash cannot be brute-forced either. */
 const SECRET_BYTES = 32;
 
@@ -36,7 +36,7 @@ export async function addClient(
 }
 
 /** @throws NotFoundError (`account_not_found`), InvalidRequestError (`wrong_account_kind`). */
-export async function removeClient(context: AccountContext, name: string): Promise<void> {
+async function removeClient(context: AccountContext, name: string): Promise<void> {
   await requireKind(context, name, 'service');
   if (!(await context.store.remove(name))) throw accountNotFound(name);
   context.stdout.write(`Removed service client "${name}"; its tokens are revoked.\n`);
@@ -46,7 +46,7 @@ export async function removeClient(context: AccountContext, name: string): Promi
  * Replaces a service client's secret (which revokes its tokens) and prints the new one once.
  * @throws NotFoundError (`account_not_found`), InvalidRequestError (`wrong_account_kind`).
  */
-export async function rotateClientSecret(
+async function rotateClientSecret(
   context: AccountContext,
   name: string,
   options: { json?: boolean } = {},

@@ -75,7 +75,7 @@ export class CliError extends Error {
 }
 
 /** `parseArgs` option definitions. */
-export type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 
 /** Values parsed by `parseArgs`, loosely typed: read them with `stringList` and `flag`. */
 export type ParsedValues = Readonly<Record<string, string | boolean | Array<string | boolean> | undefined>>;
@@ -139,20 +139,16 @@ export function commandGroup(name: string, summary: string, subcommands: readonl
  * count are handled here, the same for every command.
  * @param commandLine the command as typed, e.g. `notify users add`, for help and usage errors.
  */
-export async function runSubcommand(
-  commandLine: string,
-  sub: Subcommand,
-  argv: readonly string[],
-  context: CliContext,
-): Promise<number | void> {
+async function runSubcommand(commandLine: string, sub: Subcommand, argv: readonly string[], context: CliContext): Promise<number | void> {
   let parsed: { values: ParsedValues; positionals: string[] };
   try {
-    parsed = parseArgs({
+    const result = parseArgs({
       args: [...argv],
       options: { ...sub.options, help: { type: 'boolean', short: 'h' } },
       allowPositionals: true,
       strict: true,
-    }) as { values: ParsedValues; positionals: string[] };
+    });
+    parsed = { values: result.values, positionals: result.positionals };
   } catch (error) {
     // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes and readable messages.
     throw new UsageError((error as Error).message, commandLine);

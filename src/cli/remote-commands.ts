@@ -7,8 +7,8 @@ import { CliError, commandGroup, flag, singleCommand, stringList, UsageError, ty
 import { readFirstLine } from './password-input.js';
 
 /** Exit code when the server refuses the credentials or the grants (401, 403, a refused refresh). */
-export const EXIT_REFUSED = 3;
-export const DEFAULT_URL = 'http://127.0.0.1:3000';
+const EXIT_REFUSED = 3;
+const DEFAULT_URL = 'http://127.0.0.1:3000';
 
 const URL_OPTION = { url: { type: 'string' } } as const;
 const CLIENT_OPTION = { client: { type: 'string', short: 'c' } } as const;
@@ -60,8 +60,8 @@ async function remoteClient(values: ParsedValues, context: CliContext, commandLi
 }
 
 /** Server refusals become exit code 3, other client errors 1, with the server's own words. */
-function asCliError(error: unknown): unknown {
-  if (!(error instanceof NotifyClientError)) return error;
+function asCliError(error: unknown): Error {
+  if (!(error instanceof NotifyClientError)) return error instanceof Error ? error : new Error(String(error));
   const refused =
     error.status === 401 || error.status === 403 || ['signed_out', 'unauthorized', 'forbidden', 'insufficient_scope'].includes(error.code);
   return new CliError(`${error.code}: ${error.message}`, refused ? EXIT_REFUSED : 1);
@@ -263,7 +263,7 @@ async function readAll(input: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of input) {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     size += buffer.length;
     // The server refuses bodies past MAX_BODY_BYTES anyway; do not read without end.
     if (size > 16 * 1024 * 1024) throw new CliError('the data on standard input is too large');

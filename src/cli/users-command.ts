@@ -6,7 +6,7 @@ import { commandGroup, flag, stringList, type AccountContext, type CliCommand } 
 import { readNewPassword } from './password-input.js';
 
 /** The role of a new person's account when no `--role` is given. */
-export const DEFAULT_USER_ROLE = 'user';
+const DEFAULT_USER_ROLE = 'user';
 
 /**
  * Creates a person's account. The name is checked before the password is asked for, so a typo
@@ -29,14 +29,14 @@ export async function addUser(context: AccountContext, name: string, roles: read
 }
 
 /** @throws NotFoundError (`account_not_found`) when there is no such user. */
-export async function removeUser(context: AccountContext, name: string): Promise<void> {
+async function removeUser(context: AccountContext, name: string): Promise<void> {
   await requireKind(context, name, 'user');
   if (!(await context.store.remove(name))) throw accountNotFound(name);
   context.stdout.write(`Removed user "${name}"; their tokens and streams are revoked.\n`);
 }
 
 /** Replaces an account's roles (users and service clients alike). */
-export async function setRoles(context: AccountContext, name: string, roles: readonly string[]): Promise<Account> {
+async function setRoles(context: AccountContext, name: string, roles: readonly string[]): Promise<Account> {
   warnUnknownRoles(context, roles);
   const account = await context.store.setRoles(name, roles);
   context.stdout.write(`Roles of "${account.name}": ${account.roles.join(', ') || '(none)'}.\n`);
@@ -44,7 +44,7 @@ export async function setRoles(context: AccountContext, name: string, roles: rea
 }
 
 /** Sets a new password for a person's account, which revokes their tokens. */
-export async function changePassword(context: AccountContext, name: string): Promise<void> {
+async function changePassword(context: AccountContext, name: string): Promise<void> {
   await requireKind(context, name, 'user');
   const password = await readNewPassword(context);
   const passwordHash = await hashPassword(password, { logN: context.scryptLogN });
@@ -57,7 +57,7 @@ export async function changePassword(context: AccountContext, name: string): Pro
  * `{ name, kind, roles, createdAt, credentialsChangedAt }` (ISO 8601 dates). Hashes are never
  * printed.
  */
-export async function listAccounts(context: AccountContext, options: { json?: boolean } = {}): Promise<void> {
+async function listAccounts(context: AccountContext, options: { json?: boolean } = {}): Promise<void> {
   const accounts = await context.store.list();
   if (options.json === true) {
     const rows = accounts.map((account) => ({

@@ -245,7 +245,7 @@ export class NotifyClient implements NotifyClientApi {
   subscribe<T = unknown>(topics: readonly string[], handlers: SubscribeHandlers<T>, options: SubscribeOptions = {}): Subscription {
     if (this.#EventSource === undefined) throw new TypeError('NotifyClient: no EventSource available; pass options.EventSource');
     if (topics.length === 0) throw new TypeError('subscribe: give at least one topic selector');
-    const stream = new StreamConnection(this.#streamHost, this.#EventSource, topics, handlers as SubscribeHandlers, options);
+    const stream = new StreamConnection(this.#streamHost, this.#EventSource, topics, handlers, options);
     stream.start();
     return stream;
   }

@@ -88,7 +88,7 @@ export class SharedNotifyClient implements NotifyClientApi {
 
   subscribe<T = unknown>(topics: readonly string[], handlers: SubscribeHandlers<T>, options: SubscribeOptions = {}): Subscription {
     const id = this.#nextId++;
-    const entry: TabSubscription = { handlers: handlers as SubscribeHandlers, state: 'connecting', lastEventId: undefined };
+    const entry: TabSubscription = { handlers: handlers, state: 'connecting', lastEventId: undefined };
     this.#subscriptions.set(id, entry);
     this.#post({ op: 'subscribe', id, topics: [...topics], options: { ...options, types: [...(options.types ?? [])] } });
     return {

@@ -32,7 +32,8 @@ export interface ConnectedInfo {
 }
 
 export interface ResetInfo {
-  readonly reason: 'history_exhausted' | 'unknown_event_id' | string;
+  // `string & {}`: any string, with the two known reasons still offered by editors.
+  readonly reason: 'history_exhausted' | 'unknown_event_id' | (string & {});
   /** The id the client presented. */
   readonly lastEventId: string;
 }

@@ -4,7 +4,7 @@ import type { AccessClaims, TokenService } from '../auth/token-service.js';
 import { BearerError, ForbiddenError, InvalidRequestError } from '../errors.js';
 import type { CookieNames } from './cookies.js';
 
-export interface Principal {
+interface Principal {
   readonly claims: AccessClaims;
   /** Where the token came from; a cookie makes unsafe requests subject to the Origin check. */
   readonly via: 'header' | 'cookie';

@@ -14,7 +14,7 @@ const SECURE_NAMES: CookieNames = { access: '__Host-notify_at', refresh: '__Secu
 const PLAIN_NAMES: CookieNames = { access: 'notify_at', refresh: 'notify_rt' };
 
 export interface CookiePolicy {
-  names(ctx: Context): CookieNames;
+  readonly names: (ctx: Context) => CookieNames;
   setTokens(ctx: Context, tokens: { access: string; accessMaxAgeMs: number; refresh: string; refreshMaxAgeMs: number }): void;
   clear(ctx: Context): void;
 }

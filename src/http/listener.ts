@@ -6,12 +6,13 @@ import {
   type Http2ServerRequest,
   type Http2ServerResponse,
   type Http2Session,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import { answerClientError } from './client-error.js';
 
 /** The TLS listener, with the connection controls that `http.Server` has and `Http2SecureServer` lacks. */
-export type SecureListener = Http2SecureServer & {
+type SecureListener = Http2SecureServer & {
   headersTimeout: number;
   requestTimeout: number;
   /** Destroys every connection at once (end of the shutdown grace). */
@@ -25,8 +26,8 @@ export type Listener = Server | SecureListener;
 type Handler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => unknown;
 
 /** Slowloris: headers within 15 s, a whole request within 30 s (streams are GETs, received at once). */
-export const HEADERS_TIMEOUT_MS = 15_000;
-export const REQUEST_TIMEOUT_MS = 30_000;
+const HEADERS_TIMEOUT_MS = 15_000;
+const REQUEST_TIMEOUT_MS = 30_000;
 /** Node checks the two timeouts only this often (30 s by default, which lets a slow client live 45 s). */
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
 
@@ -76,7 +77,7 @@ export function createListener(handler: Handler, tls: { certFile: string; keyFil
     // stream (an event stream, say) is left alone; a slow request body has its own deadline
     // (`request-body.ts`).
     let open = 0;
-    session.on('stream', (stream) => {
+    session.on('stream', (stream: ServerHttp2Stream) => {
       open++;
       stream.once('close', () => open--);
     });

@@ -29,7 +29,8 @@ export function createBodyParser(options: { maxBytes: number; types: readonly Bo
     if (!hasBody(ctx)) {
       // No body at all (or an empty one): validation will name the missing fields.
       ctx.request.body = {};
-      return next();
+      await next();
+      return;
     }
     const type = mimeTypes.find((mime) => mime === ctx.request.type);
     if (type === undefined) {
@@ -45,7 +46,7 @@ export function createBodyParser(options: { maxBytes: number; types: readonly Bo
     }
     const text = decodeUtf8(await readBody(ctx, options.maxBytes));
     ctx.request.body = type === 'application/json' ? parseJson(text) : parseForm(text);
-    return next();
+    await next();
   };
 }
 
@@ -62,7 +63,7 @@ function hasBody(ctx: Context): boolean {
 }
 
 /** Nesting deeper than this is refused while parsing; routes may set tighter limits (`MAX_JSON_DEPTH`). */
-export const MAX_PARSE_DEPTH = 64;
+const MAX_PARSE_DEPTH = 64;
 
 function tooLarge(ctx: Context, maxBytes: number): AppError {
   // Whatever is still on the wire is never read: HTTP/1.1 closes the connection after the answer

@@ -16,7 +16,7 @@ export interface SseStreamOptions {
 }
 
 /** The response headers of every event stream. */
-export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'Content-Type': 'text/event-stream; charset=utf-8',
   // no-transform: proxies must not compress or rewrite the stream (RFC 9111 §5.2.2.6).
   'Cache-Control': 'no-cache, no-store, no-transform',

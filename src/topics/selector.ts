@@ -50,7 +50,7 @@ export function parseSelector(input: unknown): Selector {
 }
 
 /** Does `selector` match the (already validated) topic, given as its segments? */
-export function matchesSegments(selector: Selector, topic: readonly string[]): boolean {
+function matchesSegments(selector: Selector, topic: readonly string[]): boolean {
   const patterns = selector.segments;
   const fixed = selector.tail ? patterns.length - 1 : patterns.length;
   if (selector.tail ? topic.length <= fixed : topic.length !== fixed) return false;

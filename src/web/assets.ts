@@ -11,7 +11,7 @@ export interface WebAsset {
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** Bundles the browser code (esbuild), named as the server serves them under `/app/`. */
-export const BUNDLES: ReadonlyArray<readonly [name: string, entry: string, format: 'esm' | 'iife']> = [
+const BUNDLES: ReadonlyArray<readonly [name: string, entry: string, format: 'esm' | 'iife']> = [
   ['demo.js', 'demo.ts', 'esm'],
   ['notify-worker.js', 'worker.ts', 'iife'],
   ['notify-client.js', '../client/index.ts', 'esm'],

@@ -225,7 +225,7 @@ describe('attacks: abuse of resources', () => {
       const reading = (async () => {
         try {
           for await (const chunk of res.body!) {
-            const text = tail + decoder.decode(chunk as Uint8Array, { stream: true });
+            const text = tail + decoder.decode(chunk, { stream: true });
             received += text.split('event: tick\n').length - 1;
             tail = text.slice(-16);
             if (tail.includes('event: tick\n')) tail = tail.slice(tail.lastIndexOf('event: tick\n') + 12);

@@ -6,10 +6,10 @@ import { parseSelector, type Selector } from '../../src/topics/selector.js';
 import { rejection } from '../helpers/errors.js';
 
 /** What a bus implementation's test file hands the contract. */
-export interface ContractBus {
+interface ContractBus {
   readonly bus: EventBus;
   /** Runs the implementation's periodic clean-up, if it has one. */
-  readonly sweep?: () => void;
+  readonly sweep?: () => Promise<void>;
   readonly close: () => Promise<void>;
 }
 
@@ -265,7 +265,7 @@ export function eventBusContract(name: string, create: ContractBusFactory): void
           published.push((await bus.publish(request(['busy'], { i }))).event);
         }
         const head = published.at(-1)!;
-        current!.sweep?.();
+        await current!.sweep?.();
         expect(await bus.replay(selectors('busy'), published[0]!.id)).to.deep.equal({
           kind: 'reset',
           reason: 'history_exhausted',

@@ -49,7 +49,7 @@ describe('MemoryBus', () => {
     now = T0 + 500;
     const kept = await publish(bus, 'a');
     now = T0 + 1001; // `old` is 1000 ms old: past the TTL; `kept` is not
-    bus.sweep();
+    await bus.sweep();
     const before = formatEventId({ ms: T0, seq: 0 });
     expect(await bus.replay(all, before)).to.deep.equal({ kind: 'reset', reason: 'history_exhausted', headId: kept.id });
     const after = await bus.replay(all, old.id);
@@ -71,7 +71,7 @@ describe('MemoryBus', () => {
     now = T0 + 1;
     const event = await publish(bus, 'a');
     now = T0 + 1000;
-    bus.sweep();
+    await bus.sweep();
     const result = await bus.replay(all, formatEventId({ ms: T0, seq: 0 }));
     expect(result.kind === 'events' && result.events.map((e) => e.id)).to.deep.equal([event.id]);
   });

@@ -87,8 +87,8 @@ export async function startRestartableServer(overrides?: (config: Config) => Con
  * A bare page on the server's origin (fulfilled by the test, not served by the server) that loads
  * the client bundle `/app/notify-client.js` and exposes a small harness as `window.harness`.
  */
-export const HARNESS_PATH = '/__test/harness.html';
-export const HARNESS_HTML = `<!doctype html><meta charset="utf-8"><title>harness</title>
+const HARNESS_PATH = '/__test/harness.html';
+const HARNESS_HTML = `<!doctype html><meta charset="utf-8"><title>harness</title>
 <script type="module">
 import { NotifyClient, createBrowserClient, createTabCoordinator } from '/app/notify-client.js';
 const h = { received: [], ids: [], resets: [], stops: [], states: [], connects: 0, renewals: 0 };

@@ -72,7 +72,7 @@ export class Deployment {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const instance = (url: string): Instance => ({
       name,
@@ -90,7 +90,7 @@ export class Deployment {
         child.kill('SIGKILL');
         reject(new Error(`${name} did not start in 40 s: ${stderr}`));
       }, 40_000);
-      child.stdout!.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', (chunk: Buffer) => {
         buffered += chunk.toString();
         let newline: number;
         while ((newline = buffered.indexOf('\n')) >= 0) {

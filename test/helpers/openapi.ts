@@ -28,9 +28,9 @@ let loaded: Json | undefined;
 let loading: Promise<Json> | undefined;
 
 /** Parses and dereferences `openapi.yaml` (once; later calls return the same document). */
-export function loadSpec(): Promise<Json> {
+function loadSpec(): Promise<Json> {
   loading ??= SwaggerParser.dereference(SPEC_PATH).then((api) => {
-    loaded = api as Json;
+    loaded = api;
     return loaded;
   });
   return loading;
@@ -51,7 +51,7 @@ export function openApiSpec(): Json {
 }
 
 /** An Ajv instance for OpenAPI 3.1 schemas (JSON Schema 2020-12 plus the OpenAPI keywords). */
-export function createSpecAjv(): InstanceType<Ajv2020Class> {
+function createSpecAjv(): InstanceType<Ajv2020Class> {
   const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, allowUnionTypes: true });
   addFormats(ajv);
   // OpenAPI 3.1 Schema Object keywords that are annotations, not assertions.

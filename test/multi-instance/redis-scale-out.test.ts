@@ -309,7 +309,7 @@ describe('scale-out on Redis: Redis restarts and outages (issue 4)', function ()
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).to.equal(1);
     expect(stderr).to.match(/cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+/);

@@ -56,7 +56,7 @@ export async function connectRedis(url: string, role: RedisRole, onError: (error
 }
 
 /** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';

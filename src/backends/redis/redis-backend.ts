@@ -130,6 +130,7 @@ function redisAttemptCounters(client: Redis, keyPrefix: string): AttemptCounterF
       // An over-limit `consume` rejects with a RateLimiterRes, which must reach the throttle as it is.
       consume: (key) =>
         limiter.consume(key).catch((error: unknown) => {
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- rate-limiter-flexible's over-limit answer is a RateLimiterRes, which the throttle reads
           throw error instanceof RateLimiterRes ? error : new RedisUnavailableError(error);
         }),
       delete: (key) => orUnavailable(() => limiter.delete(key)),

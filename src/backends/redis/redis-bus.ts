@@ -132,7 +132,7 @@ export class RedisBus implements EventBus {
     commands.defineCommand('notifySweep', { numberOfKeys: 2, lua: SWEEP_SCRIPT });
     const state = await readStreamState(commands, `${options.keyPrefix}events`, `${options.keyPrefix}events:trimmed-through`);
     const start = state === undefined ? '0-0' : `${state.lastGenerated.ms}-${state.lastGenerated.seq}`;
-    let bus: RedisBus | undefined;
+    let bus: RedisBus | undefined = undefined;
     const tailer = new StreamTailer(blocking, `${options.keyPrefix}events`, start, (entries) => bus!.dispatch(entries), onError);
     bus = new RedisBus(options, commands, tailer);
     bus.length = state === undefined ? 0 : await commands.xlen(`${options.keyPrefix}events`);
@@ -300,7 +300,7 @@ async function readStreamState(client: Redis, streamKey: string, trimmedKey: str
   const zero = { ms: 0, seq: 0 };
   return {
     lastGenerated: parseEventId(lastGenerated) ?? zero,
-    trimmedThrough: parseEventId(String(trimmed?.[1] ?? '0-0')) ?? zero,
+    trimmedThrough: parseEventId(typeof trimmed?.[1] === 'string' ? trimmed[1] : '0-0') ?? zero,
   };
 }
 

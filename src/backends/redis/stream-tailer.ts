@@ -57,8 +57,10 @@ export class StreamTailer {
     while (!this.stopped) {
       let reply: Array<[string, StreamEntry[]]> | null;
       try {
-        const read = this.client.xread('COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', this.key, this.lastId);
-        reply = (await Promise.race([read, this.stopping])) as Array<[string, StreamEntry[]]> | null;
+        const read = this.client.xread('COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', this.key, this.lastId) as Promise<Array<
+          [string, StreamEntry[]]
+        > | null>;
+        reply = await Promise.race([read, this.stopping]);
       } catch (error) {
         if (this.stopped) return;
         this.onError(error as Error);

@@ -16,7 +16,7 @@ import { REALM } from '../error-handler.js';
 import { createBodyParser, parseWith } from '../request-body.js';
 
 /** The client id of tokens obtained through first-party sign-in (RFC 9068 requires `client_id`). */
-export const FIRST_PARTY_CLIENT_ID = 'notify-web';
+const FIRST_PARTY_CLIENT_ID = 'notify-web';
 
 export interface AuthRouterDeps {
   readonly users: UserStore;

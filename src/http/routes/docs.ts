@@ -11,7 +11,7 @@ import { errorBody } from '../../errors.js';
  * (`'unsafe-inline'` for styles only; scripts stay `'self'`, which is why the page has no inline
  * script and the initialiser is a file). Nothing is loaded from another host.
  */
-export const DOCS_CSP = [
+const DOCS_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self' 'unsafe-inline'",

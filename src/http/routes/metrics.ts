@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import { BearerError, ForbiddenError } from '../../errors.js';
 import type { ServerMetrics } from '../../metrics/server-metrics.js';
 
-export type MetricsAccess = 'off' | 'token' | 'listen';
+type MetricsAccess = 'off' | 'token' | 'listen';
 
 export interface MetricsRouterOptions {
   readonly metrics: ServerMetrics;

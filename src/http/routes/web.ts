@@ -8,7 +8,7 @@ import type { WebAsset } from '../../web/assets.js';
  * from this server; no inline script or style, no eval, nothing from another host (so the page
  * works offline, and injected markup cannot run).
  */
-export const WEB_CSP = [
+const WEB_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",

@@ -61,7 +61,7 @@ describe('createTokenService', () => {
     header: Record<string, unknown> = {},
     key: KeyObject | Uint8Array = keys.privateKey,
   ): Promise<string> {
-    return new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', ...header } as { alg: string }).sign(key);
+    return new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', ...header }).sign(key);
   }
 
   beforeEach(async () => {

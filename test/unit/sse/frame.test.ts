@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { frameComment, frameEvent, isSingleLineField, SseFramingError, type SseEvent } from '../../../src/sse/frame.js';
+import { frameComment, frameEvent, isSingleLineField, SseFramingError } from '../../../src/sse/frame.js';
 import { mulberry32 } from '../../helpers/random.js';
 import { errorOf } from '../../helpers/errors.js';
 
@@ -20,14 +20,13 @@ function parseEventStream(text: string): { events: ParsedEvent[]; retry: number 
   let retry: number | undefined;
   let data = '';
   let type = '';
-  let lastEventId = '';
   let idBuffer = '';
   const lines = text.split(/\r\n|\r|\n/);
   // The text after the last line break is an incomplete line, never processed.
   lines.pop();
   for (const line of lines) {
     if (line === '') {
-      lastEventId = idBuffer;
+      const lastEventId = idBuffer;
       if (data === '') {
         type = '';
         continue;
@@ -96,7 +95,7 @@ describe('frameEvent', () => {
       ['NUL', '\0'],
     ] as const) {
       it(`throws SseFramingError for ${field} when ${field} contains ${name}`, () => {
-        const error = errorOf(() => frameEvent({ [field]: `a${bad}data: forged`, data: 'x' } as SseEvent));
+        const error = errorOf(() => frameEvent({ [field]: `a${bad}data: forged`, data: 'x' }));
         expect(error).to.be.instanceOf(SseFramingError);
         expect(error).to.be.instanceOf(TypeError);
         expect(error).to.have.property('field', field);

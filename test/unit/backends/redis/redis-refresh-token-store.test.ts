@@ -92,7 +92,7 @@ describe('RedisRefreshTokenStore', () => {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      retryStrategy: () => null as unknown as number,
+      retryStrategy: () => null,
     });
     dead.on('error', () => undefined);
     const offline = new RedisRefreshTokenStore({ client: dead, keyPrefix: prefix, idleTtlMs: IDLE, absoluteTtlMs: ABSOLUTE });
