@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -42,6 +42,14 @@ describe('the server process (src/main.ts)', function () {
     const run = startMain({ DATA_DIR: dataDir, PORT: 'abc' });
     expect(await run.exited).to.equal(78);
     expect(run.output()).to.match(/configuration error: PORT:/);
+  });
+
+  it('refuses to start with exit code 78 naming ROLES_FILE, the role and the selector when a role selector is bad', async () => {
+    const rolesFile = path.join(path.dirname(dataDir), 'roles.json');
+    writeFileSync(rolesFile, JSON.stringify({ reader: { subscribe: ['public/**', 'users/{user}/**'] } }));
+    const run = startMain({ DATA_DIR: dataDir, ROLES_FILE: rolesFile });
+    expect(await run.exited).to.equal(78);
+    expect(run.output()).to.match(/configuration error: ROLES_FILE: .*roles\.json: reader\.subscribe\.1: .*placeholder other than \{sub\}/);
   });
 
   it('refuses to start when JWT_ALG=HS256 has a secret shorter than 32 bytes', async () => {
