@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { IssuerConfigError, loadIssuersFile, type IssuerConfig } from './auth/issuer-config.js';
 
 /**
  * The whole configuration, parsed and checked once at start from environment variables (only the
@@ -29,6 +30,7 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   USERS_FILE: z.string().min(1).optional(),
   ROLES_FILE: z.string().min(1).optional(),
+  ISSUERS_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRUST_PROXY: bool.default(false),
   PUBLIC_ORIGIN: z.url().optional(),
@@ -117,6 +119,8 @@ export interface Config {
   readonly dataDir: string;
   readonly usersFile: string;
   readonly roles: RoleTable;
+  /** Trusted external issuers (ISSUERS_FILE, issue 10); empty when not set. */
+  readonly issuers: readonly IssuerConfig[];
   readonly logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   readonly trustProxy: boolean;
   readonly publicOrigin: string | undefined;
@@ -269,6 +273,15 @@ export function loadConfig(
     roles = result.data;
   }
 
+  const issuer = e.JWT_ISSUER ?? e.PUBLIC_ORIGIN ?? `http://${e.HOST}:${e.PORT}`;
+  let issuers: IssuerConfig[] = [];
+  try {
+    if (e.ISSUERS_FILE !== undefined)
+      issuers = loadIssuersFile(e.ISSUERS_FILE, { readFile, knownRoles: Object.keys(roles), ownIssuer: issuer });
+  } catch (error) {
+    throw error instanceof IssuerConfigError ? new ConfigError('ISSUERS_FILE', error.message) : error;
+  }
+
   const dataDir = path.resolve(e.DATA_DIR);
   return {
     port: e.PORT,
@@ -276,6 +289,7 @@ export function loadConfig(
     dataDir,
     usersFile: path.resolve(dataDir, e.USERS_FILE ?? 'users.json'),
     roles,
+    issuers,
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
     publicOrigin: e.PUBLIC_ORIGIN,
@@ -288,7 +302,7 @@ export function loadConfig(
     jwt: {
       alg: e.JWT_ALG,
       secret,
-      issuer: e.JWT_ISSUER ?? e.PUBLIC_ORIGIN ?? `http://${e.HOST}:${e.PORT}`,
+      issuer,
       audience: e.JWT_AUDIENCE,
       accessTokenTtl: e.ACCESS_TOKEN_TTL,
       clockTolerance: e.CLOCK_TOLERANCE,

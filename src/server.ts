@@ -3,6 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
+import { createAccessTokenVerifier } from './auth/access-token-verifier.js';
+import { createExternalTokenVerifier } from './auth/external-token-verifier.js';
 import { FileUserStore } from './auth/file-user-store.js';
 import { validateRoleTable } from './auth/grants.js';
 import { LoginThrottle } from './auth/login-throttle.js';
@@ -81,8 +83,11 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     clockTolerance: config.jwt.clockTolerance,
     clock,
   });
+  const external = await createExternalTokenVerifier({ issuers: config.issuers, roles: config.roles, clock });
   const users = new FileUserStore({ file: config.usersFile, onError: (error) => logger.warn({ err: error }, 'user store reload failed') });
-  const revocations = new RevocationList({ retentionMs: (config.jwt.accessTokenTtl + config.jwt.clockTolerance) * 1000, clock });
+  // A subject revocation must outlive every token issued before it, ours or an external issuer's.
+  const revocationRetentionMs = Math.max(config.jwt.accessTokenTtl * 1000, external.maxTokenLifetimeMs) + config.jwt.clockTolerance * 1000;
+  const revocations = new RevocationList({ retentionMs: revocationRetentionMs, clock });
   // Gauges read these at scrape time; `bus` and `registry` are assigned below, before any scrape.
   const metrics = new ServerMetrics({ openStreams: () => registry.size, historyEvents: () => bus.historySize });
   const onDispatch = (delivered: number, elapsedMs: number) => metrics.dispatched(delivered, elapsedMs);
@@ -128,11 +133,20 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
 
   const deadlines = new DeadlineWheel({ clock });
   const cookies = createCookiePolicy(config.cookieSecure);
-  const authenticate = createAuthenticator({ tokens, revocations, cookieNames: cookies.names, allowedOrigins: config.corsOrigins });
+  const verifier = createAccessTokenVerifier({ own: tokens, external });
+  const authenticate = createAuthenticator({
+    tokens: verifier,
+    revocations,
+    cookieNames: cookies.names,
+    allowedOrigins: config.corsOrigins,
+  });
   let shuttingDown = false;
 
   const routers = [
-    createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : redis?.unavailableReason()) }),
+    createHealthRouter({
+      readiness: () => (shuttingDown ? 'shutting down' : redis?.unavailableReason()),
+      degradedIssuers: external.degraded,
+    }),
     createJwksRouter({ tokens }),
     createDocsRouter({ specFile: SPEC_FILE }),
     createWebRouter({ assets: loadWebAssets }),
