@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { delegationSchema, permissionsSchema } from './auth/delegation.js';
 import { IssuerConfigError, loadIssuersFile, type IssuerConfig } from './auth/issuer-config.js';
 
 /**
@@ -98,6 +99,9 @@ const rolesSchema = z.record(
     .object({
       publish: z.array(z.string().min(1).max(300)).max(64).default([]),
       subscribe: z.array(z.string().min(1).max(300)).max(64).default([]),
+      /** Issue 10: what a service client may mint for others, and what else it may do (`auth/delegation.ts`). */
+      delegate: delegationSchema.optional(),
+      permissions: permissionsSchema.optional(),
     })
     .strict(),
 );

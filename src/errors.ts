@@ -91,7 +91,9 @@ export class OAuthError extends AppError {
       | 'unauthorized_client'
       | 'unsupported_grant_type'
       | 'unsupported_token_type'
-      | 'invalid_scope',
+      | 'invalid_scope'
+      /** RFC 8693 §2.2.2: the requested `audience` or `resource` is not this server. */
+      | 'invalid_target',
     message: string,
     options: { status?: number; headers?: Record<string, string>; cause?: unknown } = {},
   ) {

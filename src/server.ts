@@ -6,6 +6,7 @@ import { createApp } from './app.js';
 import { createAccessTokenVerifier } from './auth/access-token-verifier.js';
 import { createExternalTokenVerifier } from './auth/external-token-verifier.js';
 import { FileUserStore } from './auth/file-user-store.js';
+import { MemoryTicketStore } from './auth/memory-ticket-store.js';
 import { validateRoleTable } from './auth/grants.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { MemoryRefreshTokenStore } from './auth/memory-refresh-token-store.js';
@@ -20,13 +21,16 @@ import type { Config } from './config.js';
 import { createAuthenticator } from './http/authenticate.js';
 import { createListener, type Listener } from './http/listener.js';
 import { createCookiePolicy } from './http/cookies.js';
+import { createAdminRouter } from './http/routes/admin.js';
 import { createAuthRouter } from './http/routes/auth.js';
 import { createDocsRouter } from './http/routes/docs.js';
 import { createEventsRouter } from './http/routes/events.js';
 import { createHealthRouter } from './http/routes/health.js';
 import { createJwksRouter } from './http/routes/jwks.js';
 import { createMetricsRouter } from './http/routes/metrics.js';
+import { createTicketRouter } from './http/routes/tickets.js';
 import { createWebRouter } from './http/routes/web.js';
+import { createTokenExchange } from './http/token-exchange.js';
 import { createMetricsListener } from './metrics/metrics-listener.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { connectRedisState } from './redis/redis-state.js';
@@ -140,6 +144,18 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     cookieNames: cookies.names,
     allowedOrigins: config.corsOrigins,
   });
+  // Issue 10: one-time browser tickets (the Redis backend must share them: `auth/ticket-store.ts`).
+  const tickets = new MemoryTicketStore({ clock });
+  const exchange = createTokenExchange({
+    tokens,
+    external,
+    revocations,
+    roles: config.roles,
+    tickets,
+    audience: config.jwt.audience,
+    issuer: config.jwt.issuer,
+    clock,
+  });
   let shuttingDown = false;
 
   const routers = [
@@ -167,6 +183,24 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       allowedOrigins: config.corsOrigins,
       maxBodyBytes: config.limits.maxBodyBytes,
       refreshTokenAbsoluteTtl: config.refreshToken.absoluteTtl,
+      exchange,
+    }),
+    createAdminRouter({
+      users,
+      roles: config.roles,
+      authenticate,
+      revocations,
+      refreshTokens,
+      scryptLogN: config.scryptLogN,
+      maxBodyBytes: config.limits.maxBodyBytes,
+    }),
+    createTicketRouter({
+      tickets,
+      tokens,
+      revocations,
+      cookies,
+      allowedOrigins: config.corsOrigins,
+      maxBodyBytes: config.limits.maxBodyBytes,
     }),
     createEventsRouter({
       bus,
@@ -233,6 +267,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       await refreshTokens.close();
       await redis?.close();
       await users.close();
+      await tickets.close();
       if (metricsListener?.listening) await new Promise((resolve) => metricsListener.close(resolve));
     },
   };

@@ -121,6 +121,7 @@ export async function createExternalTokenVerifier(options: {
         grants,
         publish,
         subscribe,
+        externalIssuer: config.alias,
       };
     },
 

@@ -198,9 +198,7 @@ const entrySchema = z
         topicsClaim: claimPath.optional(),
       })
       .strict()
-      .refine((grants) => grants.roles !== undefined || grants.fixed !== undefined || grants.topicsClaim !== undefined, {
-        message: 'give at least one of roles, fixed, topicsClaim (a token that grants nothing is of no use)',
-      }),
+      .default({}),
     acceptAs: z
       .array(z.enum(['bearer', 'subject_token']))
       .min(1)
@@ -280,6 +278,10 @@ export function parseIssuers(raw: unknown, options: IssuerFileOptions & { baseDi
     aliases.add(e.alias);
     issuers.add(e.issuer);
 
+    const { roles: roleGrants, fixed, topicsClaim } = e.grants;
+    if (e.acceptAs.includes('bearer') && roleGrants === undefined && fixed === undefined && topicsClaim === undefined) {
+      throw fail('grants', 'give at least one of roles, fixed, topicsClaim (a bearer token that grants nothing is of no use)');
+    }
     const keys = readKeys(e.keys, e, options, fail);
     const prefix = e.subject.prefix ?? `${e.alias}${NAMESPACE_SEPARATOR}`;
     if (prefix === '' && e.subject.encoding !== 'plain') throw fail('subject.prefix', 'an empty prefix needs encoding "plain"');

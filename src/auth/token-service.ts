@@ -35,6 +35,8 @@ export interface AccessClaims {
   readonly grants: TopicGrants;
   readonly publish: readonly Selector[];
   readonly subscribe: readonly Selector[];
+  /** The alias of the trusted external issuer that signed the token (issue 10); absent for our own tokens. */
+  readonly externalIssuer?: string;
 }
 
 export interface IssuedAccessToken {

@@ -38,3 +38,16 @@ export async function startServerWithIssuers(
     },
   };
 }
+
+/**
+ * The default roles plus the two that issue 10 adds powers to: `app`, a backend that may mint
+ * tokens for its users (each user's own inbox and public topics), and `ops`, which may manage
+ * accounts and revoke subjects.
+ */
+export const DELEGATION_ROLES: Config['roles'] = {
+  user: { publish: [], subscribe: ['users/{sub}/**', 'public/**'] },
+  publisher: { publish: ['public/**', 'users/*/**'], subscribe: ['public/**'] },
+  admin: { publish: ['**'], subscribe: ['**'] },
+  app: { publish: ['users/*/**', 'public/**'], subscribe: [], delegate: { publish: [], subscribe: ['users/{sub}/**', 'public/**'] } },
+  ops: { publish: [], subscribe: [], permissions: ['manage_accounts', 'revoke_subjects'] },
+};
