@@ -108,7 +108,17 @@ export async function startProvider(
       extraTokenClaims: async (_ctx: unknown, token: { accountId?: string; clientId?: string }) =>
         extraClaims[token.accountId ?? token.clientId ?? ''] ?? undefined,
       // Access tokens live as long as the resource server says (`accessTokenTtl`).
-      ttl: { IdToken: 300, Session: 600, Interaction: 600, Grant: 600, AuthorizationCode: 60 },
+      ttl: {
+        AccessToken: (_ctx: unknown, token: { resourceServer?: { accessTokenTTL?: number } }) =>
+          token.resourceServer?.accessTokenTTL ?? 300,
+        ClientCredentials: (_ctx: unknown, token: { resourceServer?: { accessTokenTTL?: number } }) =>
+          token.resourceServer?.accessTokenTTL ?? 300,
+        IdToken: 300,
+        Session: 600,
+        Interaction: 600,
+        Grant: 600,
+        AuthorizationCode: 60,
+      },
     } as never);
 
   const listen = async () => {
