@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { RoleTable } from '../config.js';
 import { OAuthError } from '../errors.js';
 import { coveredByAny, parseSelector, type Selector } from '../topics/selector.js';
-import { templateSelectorProblem } from './issuer-config.js';
+import { selectorTemplates } from './issuer-config.js';
 import type { TopicGrants } from './token-service.js';
 
 /**
@@ -30,19 +30,8 @@ import type { TopicGrants } from './token-service.js';
 export const PERMISSIONS = ['manage_accounts', 'revoke_subjects'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const templateList = z
-  .array(z.string().min(1).max(300))
-  .max(64)
-  .default([])
-  .superRefine((selectors, context) => {
-    for (const [index, selector] of selectors.entries()) {
-      const problem = templateSelectorProblem(selector);
-      if (problem !== undefined) context.addIssue({ code: 'custom', path: [index], message: problem });
-    }
-  });
-
 /** The `delegate` field of a role. */
-export const delegationSchema = z.object({ publish: templateList, subscribe: templateList }).strict();
+export const delegationSchema = z.object({ publish: selectorTemplates, subscribe: selectorTemplates }).strict();
 /** The `permissions` field of a role. */
 export const permissionsSchema = z.array(z.enum(PERMISSIONS)).max(PERMISSIONS.length);
 

@@ -141,7 +141,8 @@ const claimPath = z
   .transform((value) => (typeof value === 'string' ? value.split('.') : value))
   .refine((segments) => segments.every((segment) => segment.length > 0 && segment !== '__proto__'), 'empty or forbidden path segment');
 
-const selectorList = z
+/** Up to 64 selectors in which `{sub}` may stand for a subject (fixed grants, a role's `delegate`). */
+export const selectorTemplates = z
   .array(z.string().min(1).max(300))
   .max(64)
   .default([])
@@ -194,7 +195,7 @@ const entrySchema = z
           })
           .strict()
           .optional(),
-        fixed: z.object({ publish: selectorList, subscribe: selectorList }).strict().optional(),
+        fixed: z.object({ publish: selectorTemplates, subscribe: selectorTemplates }).strict().optional(),
         topicsClaim: claimPath.optional(),
       })
       .strict()
