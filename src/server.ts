@@ -87,7 +87,13 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     clockTolerance: config.jwt.clockTolerance,
     clock,
   });
-  const external = await createExternalTokenVerifier({ issuers: config.issuers, roles: config.roles, clock });
+  const external = await createExternalTokenVerifier({
+    issuers: config.issuers,
+    roles: config.roles,
+    clock,
+    onIssuerStatus: (issuer, reason) =>
+      reason === undefined ? logger.info(issuer, 'issuer keys available') : logger.warn({ ...issuer, reason }, 'issuer keys unavailable'),
+  });
   const users = new FileUserStore({ file: config.usersFile, onError: (error) => logger.warn({ err: error }, 'user store reload failed') });
   // A subject revocation must outlive every token issued before it, ours or an external issuer's.
   const revocationRetentionMs = Math.max(config.jwt.accessTokenTtl * 1000, external.maxTokenLifetimeMs) + config.jwt.clockTolerance * 1000;

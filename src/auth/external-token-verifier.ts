@@ -49,11 +49,14 @@ export async function createExternalTokenVerifier(options: {
   readonly fetch?: Fetch;
   /** Load remote keys at once (default true); failures only mark the issuer degraded. */
   readonly warm?: boolean;
+  /** Told when an issuer becomes degraded (with the reason) or recovers (`undefined`). */
+  readonly onIssuerStatus?: (issuer: { alias: string; issuer: string }, reason: string | undefined) => void;
 }): Promise<ExternalTokenVerifier> {
   const clock = options.clock ?? Date.now;
   const byIssuer = new Map<string, Runtime>();
   for (const config of options.issuers) {
-    byIssuer.set(config.issuer, { config, keys: await createIssuerKeySource(config, { fetch: options.fetch, clock }) });
+    const onStatus = (reason: string | undefined) => options.onIssuerStatus?.({ alias: config.alias, issuer: config.issuer }, reason);
+    byIssuer.set(config.issuer, { config, keys: await createIssuerKeySource(config, { fetch: options.fetch, clock, onStatus }) });
   }
   if (options.warm !== false) for (const runtime of byIssuer.values()) void runtime.keys.warm();
 

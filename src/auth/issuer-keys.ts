@@ -44,7 +44,12 @@ export class KeysUnavailableError extends Error {
 
 export async function createIssuerKeySource(
   config: IssuerConfig,
-  options: { fetch?: Fetch; clock?: () => number } = {},
+  options: {
+    fetch?: Fetch;
+    clock?: () => number;
+    /** Told when the status changes (degraded with a reason, or `undefined` once keys are good again), for the log. */
+    onStatus?: (status: string | undefined) => void;
+  } = {},
 ): Promise<IssuerKeySource> {
   if (config.keys.kind === 'pem') {
     const pem = config.keys.pem;
@@ -65,7 +70,7 @@ export async function createIssuerKeySource(
     const local = createLocalJWKSet(config.keys.jwks as JSONWebKeySet);
     return { getKey: local, status: () => undefined, warm: async () => undefined };
   }
-  return new RemoteKeySource(config, options.fetch ?? fetch, options.clock ?? Date.now);
+  return new RemoteKeySource(config, options.fetch ?? fetch, options.clock ?? Date.now, options.onStatus ?? (() => undefined));
 }
 
 class RemoteKeySource implements IssuerKeySource {
@@ -83,6 +88,7 @@ class RemoteKeySource implements IssuerKeySource {
     private readonly config: IssuerConfig,
     private readonly baseFetch: Fetch,
     private readonly clock: () => number,
+    private readonly onStatus: (status: string | undefined) => void,
   ) {
     if (config.keys.kind === 'jwks_uri') this.useJwks(config.keys.url);
   }
@@ -142,12 +148,15 @@ class RemoteKeySource implements IssuerKeySource {
   }
 
   private succeeded(): void {
+    const before = this.status();
     this.failedAt = undefined;
     this.failure = undefined;
     this.loadedOnce = true;
+    if (before !== undefined) this.onStatus(undefined);
   }
 
   private failed(error: unknown): void {
+    const before = this.status();
     this.failedAt = this.clock();
     this.failure =
       error instanceof KeyFetchError
@@ -159,6 +168,7 @@ class RemoteKeySource implements IssuerKeySource {
             : error instanceof KeysUnavailableError
               ? error.reason
               : 'keys_unavailable';
+    if (this.failure !== before) this.onStatus(this.failure);
   }
 
   private useJwks(url: string): void {

@@ -77,7 +77,16 @@ describe('createExternalTokenVerifier', () => {
       },
       { readFile: () => '', knownRoles: [], ownIssuer: 'https://notify.example', baseDir: '/' },
     );
-    const verifier = await createExternalTokenVerifier({ issuers: [config!], roles: DEFAULT_ROLES, warm: false });
+    const statuses: Array<string | undefined> = [];
+    const verifier = await createExternalTokenVerifier({
+      issuers: [config!],
+      roles: DEFAULT_ROLES,
+      warm: false,
+      onIssuerStatus: (issuer, reason) => {
+        expect(issuer).to.deep.equal({ alias: 'idp', issuer: 'https://idp.example' });
+        statuses.push(reason);
+      },
+    });
     try {
       expect(verifier.degraded()).to.deep.equal([{ alias: 'idp', issuer: 'https://idp.example', reason: 'keys_not_loaded' }]);
       const claims = await verifier.verify(token(), 'bearer');
@@ -94,6 +103,7 @@ describe('createExternalTokenVerifier', () => {
       await delay(250);
       expect((await verifier.verify(token(), 'bearer')).subject).to.equal('idp~u1');
       expect(verifier.degraded()).to.deep.equal([]);
+      expect(statuses).to.deep.equal([undefined, 'keys_network', undefined]);
     } finally {
       await keys.stop().catch(() => undefined);
     }
