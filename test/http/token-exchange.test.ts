@@ -8,7 +8,8 @@ import { basicAuth, cookieNamed, form } from '../helpers/auth.js';
 import { DELEGATION_ROLES, startServerWithIssuers } from '../helpers/issuers.js';
 import { expectResponseMatchesSpec } from '../helpers/openapi.js';
 import { NOTIFY_AUDIENCE, startProvider, type TestProvider } from '../helpers/oidc-provider.js';
-import { openStream, postJson, type TestServer } from '../helpers/server.js';
+import { hashPassword } from '../../src/auth/password.js';
+import { openStream, postJson, TEST_LOG_N, type TestServer } from '../helpers/server.js';
 import { readJson } from '../helpers/streams.js';
 
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -134,6 +135,17 @@ describe('token exchange (RFC 8693) and browser tickets', function () {
     expect(wrong.status).to.equal(401);
     expect(wrong.body.error).to.equal('invalid_client');
     expectResponseMatchesSpec(wrong, 'post', '/auth/token');
+  });
+
+  it('refuses the old secret at once after a rotation, although it verified moments before (the verified-secret cache is bound to the stored hash)', async () => {
+    await t.addAccount('rotating', ['app'], { kind: 'service', password: secret });
+    const first = await exchange({ subject_token: 'alice', subject_token_type: SUBJECT_NAME }, 'rotating');
+    expect(first.status).to.equal(200);
+    expect((await exchange({ subject_token: 'alice', subject_token_type: SUBJECT_NAME }, 'rotating')).status).to.equal(200);
+    await t.server.users.setPasswordHash('rotating', await hashPassword('a-new-secret-a-new-secret', { logN: TEST_LOG_N }));
+    const old = await exchange({ subject_token: 'alice', subject_token_type: SUBJECT_NAME }, 'rotating');
+    expect(old.status).to.equal(401);
+    expect(old.body.error).to.equal('invalid_client');
   });
 
   for (const [what, fields, code] of [

@@ -8,6 +8,7 @@ import type { PasswordVerifier } from '../../auth/password.js';
 import type { RefreshTokenStore } from '../../auth/refresh-token-store.js';
 import type { RevocationList } from '../../auth/revocations.js';
 import { MAX_TOKEN_LENGTH, type TokenService } from '../../auth/token-service.js';
+import { VerifiedSecretCache } from '../../auth/verified-secrets.js';
 import { ACCOUNT_NAME, type Account, type UserStore } from '../../auth/user-store.js';
 import { AppError, OAuthError } from '../../errors.js';
 import { assertSameOrigin, type Authenticator } from '../authenticate.js';
@@ -72,6 +73,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
   const router = new Router();
   const allowedOrigins = new Set(deps.allowedOrigins);
   const body = createBodyParser({ maxBytes: deps.maxBodyBytes, types: ['json', 'form'] });
+  const verifiedSecrets = new VerifiedSecretCache();
 
   async function issue(
     ctx: Context,
@@ -200,12 +202,15 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     await deps.throttle.attempt(credentials.id, ctx.ip);
     const account = ACCOUNT_NAME.test(credentials.id) ? await deps.users.get(credentials.id) : undefined;
     const client = account?.kind === 'service' ? account : undefined;
-    const ok = await deps.passwords.verify(credentials.secret, client?.passwordHash);
+    const ok =
+      (client !== undefined && verifiedSecrets.has(client.name, credentials.secret, client.passwordHash)) ||
+      (await deps.passwords.verify(credentials.secret, client?.passwordHash));
     if (!ok || client === undefined) {
       await deps.throttle.failed(credentials.id);
       throw new OAuthError('invalid_client', 'Client authentication failed.', { headers: challenge });
     }
     await deps.throttle.succeeded(credentials.id, ctx.ip);
+    verifiedSecrets.remember(client.name, credentials.secret, client.passwordHash);
     return client;
   }
 
