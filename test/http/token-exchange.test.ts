@@ -245,6 +245,30 @@ describe('token exchange (RFC 8693) and browser tickets', function () {
       expectResponseMatchesSpec(replay, 'post', '/auth/ticket');
     });
 
+    it('renews a ticket-cookie stream in-band with the cookie of a second ticket', async () => {
+      const cookieOf = async (value: string) => {
+        const res = await redeem(value);
+        expect(res.status).to.equal(200);
+        return cookieNamed({ 'set-cookie': res.headers.getSetCookie() }, 'notify_at').value;
+      };
+      const first = await cookieOf(await ticket());
+      const stream = openStream(`${t.url}/events?topic=${encodeURIComponent('users/app~alice/**')}`, undefined, {
+        headers: { cookie: `notify_at=${first}` },
+      });
+      try {
+        const connected = JSON.parse((await stream.waitFor((event) => event.type === 'connected')).data) as { renewUrl: string };
+        const second = await cookieOf(await ticket());
+        const renewed = await fetch(`${t.url}${connected.renewUrl}`, {
+          method: 'POST',
+          headers: { cookie: `notify_at=${second}`, origin: t.url },
+        });
+        expect(renewed.status, await renewed.clone().text()).to.equal(200);
+        await stream.waitFor((event) => event.type === 'token-renewed');
+      } finally {
+        stream.close();
+      }
+    });
+
     it('refuses a ticket redeemed from a foreign origin (login CSRF), and an unknown ticket', async () => {
       const value = await ticket();
       const foreign = await readJson(await redeem(value, 'https://evil.example'));
