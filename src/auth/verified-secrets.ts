@@ -40,5 +40,8 @@ export class VerifiedSecretCache {
 
 function keyOf(id: string, secret: string): string {
   // Length-prefixed, so no other (id, secret) pair spells the same input.
-  return createHash('sha256').update(`${Buffer.byteLength(id)}:${id}`).update(secret).digest('base64url');
+  return createHash('sha256')
+    .update(`${Buffer.byteLength(id)}:${id}`)
+    .update(secret)
+    .digest('base64url');
 }
