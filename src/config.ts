@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { IssuerConfigError, loadIssuersFile, type IssuerConfig } from './auth/issuer-config.js';
 import { DEFAULT_ROLES, roleTableSchema, type RoleTable } from './auth/role-table.js';
 
 /**
@@ -70,7 +71,12 @@ export const SETTINGS = {
   ROLES_FILE: setting(text, {
     defaultText: 'built-in roles',
     description:
-      'JSON `{ "role": { "publish": [selectors], "subscribe": [selectors] } }`. `{sub}` stands for the account name and must be a whole segment. Checked at start: a bad entry stops the server naming `ROLES_FILE` and the entry.',
+      'JSON `{ "role": { "publish": [selectors], "subscribe": [selectors], "delegate": {...}, "permissions": [...] } }`. `{sub}` stands for the account name and must be a whole segment; `delegate` and `permissions` (`manage_accounts`, `revoke_subjects`) are for service clients, see [`docs/integration.md`](docs/integration.md). Checked at start: a bad entry stops the server naming `ROLES_FILE` and the entry.',
+  }),
+  ISSUERS_FILE: setting(text, {
+    defaultText: 'none',
+    description:
+      'JSON `{ "issuers": [...] }`: identity providers whose access tokens are accepted as they are (exact `iss`, keys by discovery, `jwks_uri` or a static JWKS/PEM, an algorithm allowlist, `aud`, claims mapped to grants). See docs/integration.md. Checked at start: a bad entry stops the server naming `ISSUERS_FILE`, the entry and the field.',
   }),
   LOG_LEVEL: setting(oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), {
     default: 'info',
@@ -230,7 +236,7 @@ const MIN_HMAC_SECRET_DISTINCT_BYTES = 16;
 /**
  * The schema of the whole configuration: the settings, then the checks that span several of them
  * and the shape the rest of the server reads.
- * @param readFile reads `ROLES_FILE`; injected so tests need no file system.
+ * @param readFile reads `ROLES_FILE` and `ISSUERS_FILE` (and the key files it names); injected so tests need no file system.
  */
 function configSchema(readFile: (file: string) => string) {
   return z.object(SETTINGS).transform((e, ctx) => {
@@ -284,6 +290,17 @@ function configSchema(readFile: (file: string) => string) {
       roles = table.data;
     }
 
+    const issuer = e.JWT_ISSUER ?? e.PUBLIC_ORIGIN ?? `http://${e.HOST}:${e.PORT}`;
+    let issuers: IssuerConfig[] = [];
+    if (e.ISSUERS_FILE !== undefined) {
+      try {
+        issuers = loadIssuersFile(e.ISSUERS_FILE, { readFile, knownRoles: Object.keys(roles), ownIssuer: issuer });
+      } catch (error) {
+        if (error instanceof IssuerConfigError) return fail('ISSUERS_FILE', error.message);
+        throw error;
+      }
+    }
+
     const dataDir = path.resolve(e.DATA_DIR);
     return {
       port: e.PORT,
@@ -291,6 +308,8 @@ function configSchema(readFile: (file: string) => string) {
       dataDir,
       usersFile: path.resolve(dataDir, e.USERS_FILE ?? 'users.json'),
       roles,
+      /** Trusted external issuers (`ISSUERS_FILE`); empty when not set. */
+      issuers,
       logLevel: e.LOG_LEVEL,
       trustProxy: e.TRUST_PROXY,
       publicOrigin: e.PUBLIC_ORIGIN,
@@ -304,7 +323,7 @@ function configSchema(readFile: (file: string) => string) {
       jwt: {
         alg: e.JWT_ALG,
         secret,
-        issuer: e.JWT_ISSUER ?? e.PUBLIC_ORIGIN ?? `http://${e.HOST}:${e.PORT}`,
+        issuer,
         audience: e.JWT_AUDIENCE,
         accessTokenTtlMs: e.ACCESS_TOKEN_TTL,
         clockToleranceMs: e.CLOCK_TOLERANCE,

@@ -36,6 +36,7 @@ export const ERROR_CODES = [
   { code: 'unsupported_grant_type', meaning: 'RFC 6749 §5.2: the grant type is not one the server supports.' },
   { code: 'unsupported_token_type', meaning: 'RFC 7009 §2.2.1: the server cannot revoke tokens of this type.' },
   { code: 'invalid_scope', meaning: 'RFC 6749 §5.2: the requested scope is invalid, unknown or too wide.' },
+  { code: 'invalid_target', meaning: 'RFC 8693 §2.2.2: the requested audience or resource is not this server.' },
 
   // Topics and events
   { code: 'invalid_topic', meaning: 'A topic name is empty, too long, has too many segments, or a segment is invalid.' },
@@ -62,6 +63,8 @@ export const ERROR_CODES = [
   { code: 'account_exists', meaning: 'An account with this name exists already.' },
   { code: 'account_not_found', meaning: 'No account has this name.' },
   { code: 'wrong_account_kind', meaning: 'The account is a user where a service client was named, or the other way round.' },
+  { code: 'unknown_role', meaning: 'A role named for an account is not in the role table (admin API).' },
+  { code: 'invalid_subject', meaning: 'A subject to revoke is not an account name or a namespaced subject (admin API).' },
 ] as const satisfies ReadonlyArray<{ readonly code: string; readonly meaning: string }>;
 
 /** One of `ERROR_CODES`. */
@@ -77,6 +80,7 @@ export type OAuthErrorCode = Extract<
   | 'unsupported_grant_type'
   | 'unsupported_token_type'
   | 'invalid_scope'
+  | 'invalid_target'
 >;
 
 const KNOWN: ReadonlySet<string> = new Set(ERROR_CODES.map((entry) => entry.code));

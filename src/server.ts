@@ -3,6 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
+import { createAccessTokenVerifier } from './auth/access-token-verifier.js';
+import { createExternalTokenVerifier } from './auth/external-token-verifier.js';
 import { FileUserStore } from './auth/file-user-store.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { createPasswordVerifier } from './auth/password.js';
@@ -18,13 +20,16 @@ import type { Config } from './config.js';
 import { createAuthenticator } from './http/authenticate.js';
 import { createCookiePolicy } from './http/cookies.js';
 import { createListener, type Listener } from './http/listener.js';
+import { createAdminRouter } from './http/routes/admin.js';
 import { createAuthRouter } from './http/routes/auth.js';
 import { createDocsRouter } from './http/routes/docs.js';
 import { createEventsRouter } from './http/routes/events.js';
 import { createHealthRouter } from './http/routes/health.js';
 import { createJwksRouter } from './http/routes/jwks.js';
 import { createMetricsRouter } from './http/routes/metrics.js';
+import { createTicketRouter } from './http/routes/tickets.js';
 import { createWebRouter } from './http/routes/web.js';
+import { createTokenExchange } from './http/token-exchange.js';
 import { Lifecycle } from './lifecycle.js';
 import { createMetricsListener } from './metrics/metrics-listener.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
@@ -91,7 +96,19 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       clockToleranceMs: config.jwt.clockToleranceMs,
       clock,
     });
-    const revocations = new RevocationList({ retentionMs: config.jwt.accessTokenTtlMs + config.jwt.clockToleranceMs, clock });
+    // Tokens of trusted identity providers (ISSUERS_FILE), verified with their own keys.
+    const external = await createExternalTokenVerifier({
+      issuers: config.issuers,
+      roles: config.roles,
+      clock,
+      onIssuerStatus: (issuer, reason) =>
+        reason === undefined ? logger.info(issuer, 'issuer keys available') : logger.warn({ ...issuer, reason }, 'issuer keys unavailable'),
+    });
+    // A subject revocation must outlive every token issued before it, ours or an external issuer's.
+    const revocations = new RevocationList({
+      retentionMs: Math.max(config.jwt.accessTokenTtlMs, external.maxTokenLifetimeMs) + config.jwt.clockToleranceMs,
+      clock,
+    });
     // Gauges read these at scrape time, never before both exist.
     const metrics = new ServerMetrics({ openStreams: () => registry.size, historyEvents: () => backend.bus.historySize });
     const registry = await lifecycle.open(
@@ -150,10 +167,28 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     lifecycle.onClose('maintenance timer', () => clearInterval(maintenance));
 
     const cookies = createCookiePolicy(config.cookieSecure);
-    const authenticate = createAuthenticator({ tokens, revocations, cookieNames: cookies.names, allowedOrigins: config.corsOrigins });
+    const authenticate = createAuthenticator({
+      tokens: createAccessTokenVerifier({ own: tokens, external }),
+      revocations,
+      cookieNames: cookies.names,
+      allowedOrigins: config.corsOrigins,
+    });
+    const exchange = createTokenExchange({
+      tokens,
+      external,
+      revocations,
+      roles: config.roles,
+      tickets: backend.tickets,
+      audience: config.jwt.audience,
+      issuer: config.jwt.issuer,
+      clock,
+    });
     let shuttingDown = false;
     const routers = [
-      createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : backend.unavailableReason()) }),
+      createHealthRouter({
+        readiness: () => (shuttingDown ? 'shutting down' : backend.unavailableReason()),
+        degradedIssuers: () => external.degraded(),
+      }),
       createJwksRouter({ tokens }),
       createDocsRouter({ specFile: SPEC_FILE }),
       createWebRouter({ assets: loadWebAssets }),
@@ -171,6 +206,24 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
         allowedOrigins: config.corsOrigins,
         maxBodyBytes: config.limits.maxBodyBytes,
         refreshTokenAbsoluteTtlMs: config.refreshToken.absoluteTtlMs,
+        exchange,
+      }),
+      createAdminRouter({
+        users,
+        roles: config.roles,
+        authenticate,
+        revocations,
+        refreshTokens: backend.refreshTokens,
+        scryptLogN: config.scryptLogN,
+        maxBodyBytes: config.limits.maxBodyBytes,
+      }),
+      createTicketRouter({
+        tickets: backend.tickets,
+        tokens,
+        revocations,
+        cookies,
+        allowedOrigins: config.corsOrigins,
+        maxBodyBytes: config.limits.maxBodyBytes,
       }),
       createEventsRouter({
         bus: backend.bus,

@@ -8,37 +8,53 @@ export const ROLE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 export const SUBJECT_PLACEHOLDER = '{sub}';
 
 /**
- * A role's selector, checked with `{sub}` standing for a sample account name: a placeholder is a
- * whole segment, no other placeholder exists, and what remains is a valid selector.
+ * Why a configured selector template is unusable, with `{sub}` standing for a sample subject:
+ * a placeholder is a whole segment, no other placeholder exists, and what remains is a valid
+ * selector. `undefined` when it is fine.
  */
-const roleSelector = z
-  .string()
-  .min(1)
-  .max(300)
-  .superRefine((selector, ctx) => {
-    const expanded = selector.replaceAll(SUBJECT_PLACEHOLDER, 'sample-account');
-    if (expanded.includes('{') || expanded.includes('}')) {
-      ctx.addIssue({ code: 'custom', message: `selector ${JSON.stringify(selector)} has a placeholder other than {sub}` });
-      return;
-    }
-    try {
-      parseSelector(expanded);
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: `selector ${JSON.stringify(selector)}: ${(error as Error).message}` });
-      return;
-    }
-    if (selector.includes(SUBJECT_PLACEHOLDER) && !selector.split('/').includes(SUBJECT_PLACEHOLDER)) {
-      ctx.addIssue({ code: 'custom', message: `selector ${JSON.stringify(selector)}: {sub} must be a whole segment` });
+function templateSelectorProblem(selector: string): string | undefined {
+  const expanded = selector.replaceAll(SUBJECT_PLACEHOLDER, 'sample~subject');
+  if (expanded.includes('{') || expanded.includes('}')) return `selector ${JSON.stringify(selector)} has a placeholder other than {sub}`;
+  if (selector.includes(SUBJECT_PLACEHOLDER) && !selector.split('/').includes(SUBJECT_PLACEHOLDER)) {
+    return `selector ${JSON.stringify(selector)}: {sub} must be a whole segment`;
+  }
+  try {
+    parseSelector(expanded);
+  } catch (error) {
+    return `selector ${JSON.stringify(selector)}: ${(error as Error).message}`;
+  }
+  return undefined;
+}
+
+/**
+ * Up to 64 selectors in which `{sub}` may stand for a subject: a role's grants and `delegate`, an
+ * issuer's fixed grants (`auth/issuer-config.ts`).
+ */
+export const selectorTemplates = z
+  .array(z.string().min(1).max(300))
+  .max(64)
+  .default([])
+  .superRefine((selectors, ctx) => {
+    for (const [index, selector] of selectors.entries()) {
+      const problem = templateSelectorProblem(selector);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [index], message: problem });
     }
   });
+
+/** What a role may do besides publishing and subscribing (`auth/delegation.ts`). */
+const PERMISSIONS = ['manage_accounts', 'revoke_subjects'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
 
 /** The role table: role name -> topic selectors it may publish to and subscribe to (`ROLES_FILE`). */
 export const roleTableSchema = z.record(
   z.string().regex(ROLE_NAME, 'role names are 1 to 32 characters of a-z 0-9 _ -, starting with a letter'),
   z
     .object({
-      publish: z.array(roleSelector).max(64).default([]),
-      subscribe: z.array(roleSelector).max(64).default([]),
+      publish: selectorTemplates,
+      subscribe: selectorTemplates,
+      /** What a service client with this role may mint for others by token exchange (`auth/delegation.ts`). */
+      delegate: z.object({ publish: selectorTemplates, subscribe: selectorTemplates }).strict().optional(),
+      permissions: z.array(z.enum(PERMISSIONS)).max(PERMISSIONS.length).optional(),
     })
     .strict(),
 );

@@ -3,7 +3,7 @@ import { calculateJwkThumbprint, errors, exportJWK, jwtVerify, SignJWT, type JWK
 import { z } from 'zod';
 import { BearerError } from '../errors.js';
 import { parseSelector, type Selector } from '../topics/selector.js';
-import { ACCOUNT_NAME } from './user-store.js';
+import { SUBJECT_NAME } from './user-store.js';
 
 /**
  * Signs and verifies access tokens: the only module that imports jose. Verification pins
@@ -35,6 +35,8 @@ export interface AccessClaims {
   readonly grants: TopicGrants;
   readonly publish: readonly Selector[];
   readonly subscribe: readonly Selector[];
+  /** The alias of the trusted external issuer that signed the token (issue 10); absent for our own tokens. */
+  readonly externalIssuer?: string;
 }
 
 interface IssuedAccessToken {
@@ -79,7 +81,8 @@ export interface TokenServiceOptions {
 const selectorList = z.array(z.string().max(300)).max(64);
 const grantsClaim = z.object({ publish: selectorList, subscribe: selectorList }).strict();
 const payloadSchema = z.object({
-  sub: z.string().regex(ACCOUNT_NAME),
+  // Local accounts, and the namespaced subjects of minted (token exchange) tokens.
+  sub: z.string().regex(SUBJECT_NAME),
   jti: z.string().min(1).max(64),
   client_id: z.string().min(1).max(64),
   sid: z.string().min(1).max(64).optional(),
@@ -96,7 +99,8 @@ const payloadSchema = z.object({
  */
 const SELECTOR_CACHE_LIMIT = 10_000;
 const selectorCache = new Map<string, Selector>();
-function compile(source: string): Selector {
+/** Parses a granted selector through the shared bounded cache. @throws InvalidRequestError (`invalid_selector`). */
+export function compileSelector(source: string): Selector {
   let selector = selectorCache.get(source);
   if (selector === undefined) {
     selector = parseSelector(source);
@@ -200,8 +204,8 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
       let publish: Selector[];
       let subscribe: Selector[];
       try {
-        publish = claims.topics.publish.map(compile);
-        subscribe = claims.topics.subscribe.map(compile);
+        publish = claims.topics.publish.map(compileSelector);
+        subscribe = claims.topics.subscribe.map(compileSelector);
       } catch (error) {
         throw BearerError.invalid('claims', error);
       }
@@ -243,7 +247,8 @@ export function isCanonicalCompactJws(token: string): boolean {
   return true;
 }
 
-function reasonOf(error: unknown): string {
+/** A stable, short reason for a jose failure (for logs and metrics; the caller's answer is the same for all). */
+export function reasonOf(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'expired';
   if (error instanceof errors.JWTClaimValidationFailed) return `claim_${error.claim}`;
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'signature';

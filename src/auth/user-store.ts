@@ -23,6 +23,17 @@ export interface Account {
  */
 export const ACCOUNT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
+/**
+ * Any token subject: a local account name, or a subject from elsewhere (an external issuer's, or
+ * one a backend named in a token exchange) written as `<namespace>~<name>`. Subjects are whole
+ * topic segments (RFC 3986 unreserved characters, at most 64, not only dots), so `users/{sub}/**`
+ * always expands to a valid selector. `~` never occurs in an account name, so a namespaced subject
+ * can never be mistaken for a local account.
+ */
+export const SUBJECT_NAME = /^(?!\.+$)[A-Za-z0-9._~-]{1,64}$/;
+/** Separates a subject's namespace from its name (`kc~alice`). */
+export const NAMESPACE_SEPARATOR = '~';
+
 /** A change seen by a store: the server revokes the subject's tokens and streams on each. */
 export interface AccountChange {
   readonly name: string;

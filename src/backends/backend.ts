@@ -1,6 +1,7 @@
 import type { AttemptCounterFactory } from '../auth/login-throttle.js';
 import type { RefreshTokenStore } from '../auth/refresh-token-store.js';
 import type { RevocationList } from '../auth/revocations.js';
+import type { TicketStore } from '../auth/ticket-store.js';
 import type { AccessClaims } from '../auth/token-service.js';
 import type { EventBus } from '../bus/event-bus.js';
 import type { RenewalAnswer } from '../streams/renew-connection.js';
@@ -26,6 +27,8 @@ export interface Backend {
   readonly streamSlots: StreamSlots;
   /** In-band renewal of a stream that another instance holds. */
   readonly renewals: RenewalForwarder;
+  /** One-time browser tickets (token exchange): redeemable once, on any instance. */
+  readonly tickets: TicketStore;
   /** `undefined` while the backend can serve, else why not (for `/readyz`). */
   unavailableReason(): string | undefined;
   /** Drops expired state (history past its TTL, spent refresh-token families); the server runs it on a timer. */

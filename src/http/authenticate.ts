@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { RevocationList } from '../auth/revocations.js';
-import type { AccessClaims, TokenService } from '../auth/token-service.js';
+import type { AccessTokenVerifier } from '../auth/access-token-verifier.js';
+import type { AccessClaims } from '../auth/token-service.js';
 import { BearerError, ForbiddenError, InvalidRequestError } from '../errors.js';
 import type { CookieNames } from './cookies.js';
 
@@ -27,7 +28,8 @@ export type Authenticator = (ctx: Context) => Promise<Principal>;
  * standard headers"); SameSite=Strict on the cookie is the first line, this is the second.
  */
 export function createAuthenticator(deps: {
-  tokens: TokenService;
+  /** Our own tokens and the trusted external issuers' (`auth/access-token-verifier.ts`). */
+  tokens: AccessTokenVerifier;
   revocations: RevocationList;
   cookieNames: (ctx: Context) => CookieNames;
   allowedOrigins: readonly string[];

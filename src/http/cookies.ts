@@ -16,6 +16,11 @@ const PLAIN_NAMES: CookieNames = { access: 'notify_at', refresh: 'notify_rt' };
 export interface CookiePolicy {
   readonly names: (ctx: Context) => CookieNames;
   setTokens(ctx: Context, tokens: { access: string; accessMaxAgeMs: number; refresh: string; refreshMaxAgeMs: number }): void;
+  /**
+   * Sets the access-token cookie alone and clears any refresh-token cookie (a redeemed ticket,
+   * issue 10): a first-party sign-in left in the browser must not later refresh back to another subject.
+   */
+  setAccessToken(ctx: Context, access: string, accessMaxAgeMs: number): void;
   clear(ctx: Context): void;
 }
 
@@ -37,6 +42,12 @@ export function createCookiePolicy(secure: 'auto' | boolean): CookiePolicy {
       ctx.cookies.set(access, tokens.access, { ...options, path: '/', maxAge: tokens.accessMaxAgeMs });
       // The refresh token is only ever sent to the auth routes.
       ctx.cookies.set(refresh, tokens.refresh, { ...options, path: '/auth', maxAge: tokens.refreshMaxAgeMs });
+    },
+    setAccessToken(ctx, access, accessMaxAgeMs) {
+      const options = base(ctx);
+      const cookieNames = names(ctx);
+      ctx.cookies.set(cookieNames.access, access, { ...options, path: '/', maxAge: accessMaxAgeMs });
+      ctx.cookies.set(cookieNames.refresh, '', { ...options, path: '/auth', expires: new Date(0) });
     },
     clear(ctx) {
       const options = base(ctx);

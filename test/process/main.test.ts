@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -50,6 +50,16 @@ describe('the server process (src/main.ts)', function () {
     const run = startMain({ DATA_DIR: dataDir, ROLES_FILE: rolesFile });
     expect(await run.exited).to.equal(78);
     expect(run.output()).to.match(/configuration error: ROLES_FILE: .*roles\.json: reader\.subscribe\.1: .*placeholder other than \{sub\}/);
+  });
+
+  it('refuses to start with exit code 78 naming ISSUERS_FILE, the entry and the field when an issuer is bad (issue 10)', async () => {
+    mkdirSync(dataDir, { recursive: true });
+    const file = path.join(dataDir, 'issuers.json');
+    const entry = { alias: 'kc', issuer: 'https://sso.example', audience: 'notify', keys: { discovery: true }, grants: { fixed: {} } };
+    writeFileSync(file, JSON.stringify({ issuers: [{ ...entry, algorithms: ['HS256'] }] }));
+    const run = startMain({ DATA_DIR: dataDir, ISSUERS_FILE: file });
+    expect(await run.exited).to.equal(78);
+    expect(run.output()).to.match(/configuration error: ISSUERS_FILE: issuers\[0\] \(kc\): algorithms\[0\]/);
   });
 
   it('refuses to start when JWT_ALG=HS256 has a secret shorter than 32 bytes', async () => {

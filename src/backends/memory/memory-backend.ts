@@ -6,6 +6,7 @@ import type { Backend, BackendDeps } from '../backend.js';
 import { MemoryBus } from './memory-bus.js';
 import { MemoryRefreshTokenStore } from './memory-refresh-token-store.js';
 import { MemoryStreamSlots } from './memory-stream-slots.js';
+import { MemoryTicketStore } from './memory-ticket-store.js';
 
 /** The settings the memory backend reads. */
 export type MemoryBackendSettings = Pick<Config, 'history' | 'refreshToken'> & {
@@ -36,9 +37,11 @@ export function openMemoryBackend(settings: MemoryBackendSettings, deps: Pick<Ba
     absoluteTtlMs: settings.refreshToken.absoluteTtlMs,
     clock: deps.clock,
   });
+  const tickets = new MemoryTicketStore({ clock: deps.clock });
   return {
     bus,
     refreshTokens,
+    tickets,
     attemptCounters: memoryAttemptCounters,
     streamSlots: new MemoryStreamSlots(settings.streams.maxStreamsPerUser),
     renewals: {
@@ -54,6 +57,7 @@ export function openMemoryBackend(settings: MemoryBackendSettings, deps: Pick<Ba
     async close() {
       await bus.close();
       await refreshTokens.close();
+      await tickets.close();
     },
   };
 }

@@ -8,6 +8,7 @@ import { connectRedis } from './connect.js';
 import { RedisBus } from './redis-bus.js';
 import { RedisRefreshTokenStore } from './redis-refresh-token-store.js';
 import { RedisStreamSlots } from './redis-stream-slots.js';
+import { RedisTicketStore } from './redis-ticket-store.js';
 import { orUnavailable, RedisUnavailableError } from './redis-unavailable-error.js';
 import { RenewalRelay } from './renewal-relay.js';
 import { RevocationRelay } from './revocation-relay.js';
@@ -106,6 +107,7 @@ export async function openRedisBackend(settings: RedisBackendSettings, deps: Bac
       bus,
       refreshTokens,
       attemptCounters: redisAttemptCounters(commands, keyPrefix),
+      tickets: new RedisTicketStore(commands, keyPrefix),
       streamSlots,
       renewals,
       unavailableReason: () => bus.unavailableReason ?? (commands.status === 'ready' ? undefined : `redis ${commands.status}`),

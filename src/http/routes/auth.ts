@@ -8,12 +8,14 @@ import type { PasswordVerifier } from '../../auth/password.js';
 import type { RefreshTokenStore } from '../../auth/refresh-token-store.js';
 import type { RevocationList } from '../../auth/revocations.js';
 import { MAX_TOKEN_LENGTH, type TokenService } from '../../auth/token-service.js';
+import { VerifiedSecretCache } from '../../auth/verified-secrets.js';
 import { ACCOUNT_NAME, type Account, type UserStore } from '../../auth/user-store.js';
 import { AppError, OAuthError } from '../../errors.js';
 import { assertSameOrigin, type Authenticator } from '../authenticate.js';
 import type { CookiePolicy } from '../cookies.js';
 import { REALM } from '../error-handler.js';
 import { createBodyParser, parseWith } from '../request-body.js';
+import { TOKEN_EXCHANGE_GRANT, type TokenExchange } from '../token-exchange.js';
 
 /** The client id of tokens obtained through first-party sign-in (RFC 9068 requires `client_id`). */
 const FIRST_PARTY_CLIENT_ID = 'notify-web';
@@ -33,6 +35,8 @@ export interface AuthRouterDeps {
   readonly maxBodyBytes: number;
   /** The refresh cookie's Max-Age: a sign-in's longest life. */
   readonly refreshTokenAbsoluteTtlMs: number;
+  /** RFC 8693 token exchange for service clients that may delegate (`http/token-exchange.ts`). */
+  readonly exchange: TokenExchange;
 }
 
 /** Form bodies send booleans as text. */
@@ -51,10 +55,14 @@ const refreshBody = z.object({
 });
 const clientCredentialsBody = z.object({
   grant_type: z.literal('client_credentials'),
-  client_id: z.string().min(1).max(256).optional(),
-  client_secret: secret.optional(),
+  ...clientAuthFields(),
   scope: z.string().max(1024).optional(),
 });
+/** Client authentication in the body (RFC 6749 §2.3.1), for any grant a service client uses. */
+function clientAuthFields() {
+  return { client_id: z.string().min(1).max(256).optional(), client_secret: secret.optional() };
+}
+const clientAuthBody = z.object(clientAuthFields());
 const revokeBody = z.object({ token: z.string().min(1).max(8192), token_type_hint: z.string().max(64).optional() });
 
 /**
@@ -65,6 +73,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
   const router = new Router();
   const allowedOrigins = new Set(deps.allowedOrigins);
   const body = createBodyParser({ maxBytes: deps.maxBodyBytes, types: ['json', 'form'] });
+  const verifiedSecrets = new VerifiedSecretCache();
 
   async function issue(
     ctx: Context,
@@ -156,36 +165,54 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     }
 
     if (grantType === 'client_credentials') {
-      const input = parseOAuth(clientCredentialsBody, raw);
-      const basic = parseBasic(ctx.get('authorization'));
-      if (basic !== undefined && (input.client_id !== undefined || input.client_secret !== undefined)) {
-        throw new OAuthError('invalid_request', 'Use one client authentication method, not two (RFC 6749 §2.3).');
-      }
-      const credentials =
-        basic ??
-        (input.client_id !== undefined && input.client_secret !== undefined
-          ? { id: input.client_id, secret: input.client_secret }
-          : undefined);
-      const challenge = basic === undefined ? undefined : { 'WWW-Authenticate': `Basic realm="${REALM}"` };
-      if (credentials === undefined)
-        throw new OAuthError('invalid_client', 'Client authentication is required.', {
-          headers: { 'WWW-Authenticate': `Basic realm="${REALM}"` },
-        });
-      await deps.throttle.attempt(credentials.id, ctx.ip);
-      const account = ACCOUNT_NAME.test(credentials.id) ? await deps.users.get(credentials.id) : undefined;
-      const client = account?.kind === 'service' ? account : undefined;
-      const ok = await deps.passwords.verify(credentials.secret, client?.passwordHash);
-      if (!ok || client === undefined) {
-        await deps.throttle.failed(credentials.id);
-        throw new OAuthError('invalid_client', 'Client authentication failed.', { headers: challenge });
-      }
-      await deps.throttle.succeeded(credentials.id, ctx.ip);
+      const client = await authenticateClient(ctx, parseOAuth(clientCredentialsBody, raw));
       await issue(ctx, client, { clientId: client.name });
       return;
     }
 
-    throw new OAuthError('unsupported_grant_type', 'Supported grant types: refresh_token, client_credentials.');
+    if (grantType === TOKEN_EXCHANGE_GRANT) {
+      const client = await authenticateClient(ctx, parseOAuth(clientAuthBody, raw));
+      await deps.exchange(ctx, raw, client);
+      return;
+    }
+
+    throw new OAuthError('unsupported_grant_type', `Supported grant types: refresh_token, client_credentials, ${TOKEN_EXCHANGE_GRANT}.`);
   });
+
+  /**
+   * A service client by HTTP Basic or `client_id` + `client_secret` in the body (one, not both:
+   * RFC 6749 §2.3), throttled like sign-in.
+   * @throws OAuthError (`invalid_client`, with a Basic challenge when Basic was used).
+   */
+  async function authenticateClient(ctx: Context, input: { client_id?: string; client_secret?: string }): Promise<Account> {
+    const basic = parseBasic(ctx.get('authorization'));
+    if (basic !== undefined && (input.client_id !== undefined || input.client_secret !== undefined)) {
+      throw new OAuthError('invalid_request', 'Use one client authentication method, not two (RFC 6749 §2.3).');
+    }
+    const credentials =
+      basic ??
+      (input.client_id !== undefined && input.client_secret !== undefined
+        ? { id: input.client_id, secret: input.client_secret }
+        : undefined);
+    const challenge = basic === undefined ? undefined : { 'WWW-Authenticate': `Basic realm="${REALM}"` };
+    if (credentials === undefined)
+      throw new OAuthError('invalid_client', 'Client authentication is required.', {
+        headers: { 'WWW-Authenticate': `Basic realm="${REALM}"` },
+      });
+    await deps.throttle.attempt(credentials.id, ctx.ip);
+    const account = ACCOUNT_NAME.test(credentials.id) ? await deps.users.get(credentials.id) : undefined;
+    const client = account?.kind === 'service' ? account : undefined;
+    const ok =
+      (client !== undefined && verifiedSecrets.has(client.name, credentials.secret, client.passwordHash)) ||
+      (await deps.passwords.verify(credentials.secret, client?.passwordHash));
+    if (!ok || client === undefined) {
+      await deps.throttle.failed(credentials.id);
+      throw new OAuthError('invalid_client', 'Client authentication failed.', { headers: challenge });
+    }
+    await deps.throttle.succeeded(credentials.id, ctx.ip);
+    verifiedSecrets.remember(client.name, credentials.secret, client.passwordHash);
+    return client;
+  }
 
   // RFC 7009: answer 200 whether or not the token was known, so the endpoint reveals nothing.
   router.post('/auth/revoke', body, async (ctx) => {
