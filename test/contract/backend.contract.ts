@@ -135,6 +135,15 @@ export function backendContract(name: string, many: boolean, backends: () => Con
       expect((await backend.refreshTokens.rotate(grant.token)).ok).to.equal(true);
     });
 
+    it('hands a browser ticket out once, and never after its lifetime', async () => {
+      const backend = await open();
+      const grant = { subject: 'shop~alice', clientId: 'shop', grants: { publish: [], subscribe: ['users/shop~alice/**'] }, issuedAt: 1 };
+      await backend.tickets.put('ticket-1', grant, 60_000);
+      expect(await backend.tickets.take('ticket-1')).to.deep.equal(grant);
+      expect(await backend.tickets.take('ticket-1')).to.equal(undefined);
+      expect(await backend.tickets.take('never-issued')).to.equal(undefined);
+    });
+
     it('sweeps without error and closes more than once', async () => {
       const backend = await open();
       await backend.sweep();
@@ -174,6 +183,15 @@ export function backendContract(name: string, many: boolean, backends: () => Con
           here.revokeSession('family-1');
           await eventually(() => heard.includes('session:remote'), 'the revocation on the other instance');
           expect(there.isRevoked({ subject: 'x', sessionId: 'family-1', issuedAt: 0 })).to.equal(true);
+        });
+
+        it('redeems a ticket put on one instance exactly once over all of them', async () => {
+          const a = await open();
+          const b = await open();
+          const grant = { subject: 'shop~bob', clientId: 'shop', grants: { publish: [], subscribe: [] }, issuedAt: 1 };
+          await a.tickets.put('shared-ticket', grant, 60_000);
+          const taken = await Promise.all([a.tickets.take('shared-ticket'), b.tickets.take('shared-ticket')]);
+          expect(taken.filter((value) => value !== undefined)).to.deep.equal([grant]);
         });
 
         it('shares login counters between instances', async () => {
