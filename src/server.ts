@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
-import { FileUserStore } from './auth/file-user-store.js';
+import { openFileUserStore } from './auth/open-user-store.js';
 import { validateRoleTable } from './auth/grants.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { MemoryRefreshTokenStore } from './auth/memory-refresh-token-store.js';
@@ -15,6 +15,7 @@ import type { UserStore } from './auth/user-store.js';
 import type { EventBus } from './bus/event-bus.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import type { Config } from './config.js';
+import { prepareDataDir } from './fs/data-dir.js';
 import { createAuthenticator } from './http/authenticate.js';
 import { createListener, type Listener } from './http/listener.js';
 import { createCookiePolicy } from './http/cookies.js';
@@ -68,6 +69,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
   const { logger } = deps;
   const clock = deps.clock ?? Date.now;
   validateRoleTable(config.roles);
+  await prepareDataDir(config.dataDir);
 
   const signing: SigningMaterial =
     config.jwt.alg === 'HS256'
@@ -81,7 +83,10 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     clockTolerance: config.jwt.clockTolerance,
     clock,
   });
-  const users = new FileUserStore({ file: config.usersFile, onError: (error) => logger.warn({ err: error }, 'user store reload failed') });
+  const users = await openFileUserStore({
+    file: config.usersFile,
+    onError: (error) => logger.warn({ err: error }, 'user store reload failed'),
+  });
   const revocations = new RevocationList({ retentionMs: (config.jwt.accessTokenTtl + config.jwt.clockTolerance) * 1000, clock });
   // Gauges read these at scrape time; `bus` and `registry` are assigned below, before any scrape.
   const metrics = new ServerMetrics({ openStreams: () => registry.size, historyEvents: () => bus.historySize });

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ConfigError } from '../config.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 
 export interface SigningKeyPair {
@@ -20,15 +21,32 @@ export async function loadOrCreateSigningKey(dataDir: string, alg: 'EdDSA' | 'ES
   try {
     pem = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') {
+      const why =
+        code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be read (${code})`;
+      throw new ConfigError('DATA_DIR', `the signing key ${file} ${why}`);
+    }
     const generated = alg === 'EdDSA' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
     pem = generated.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     await writeFileAtomic(file, pem, 0o600);
   }
-  const privateKey = createPrivateKey(pem);
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(pem);
+  } catch {
+    // Never replaced by a new key on our own: every token signed with it would stop verifying.
+    throw new ConfigError(
+      'DATA_DIR',
+      `the signing key ${file} is not a PEM private key: restore it, or remove it to have a new one generated (tokens signed with the old key then stop working)`,
+    );
+  }
   const expected = alg === 'EdDSA' ? 'ed25519' : 'ec';
   if (privateKey.asymmetricKeyType !== expected) {
-    throw new Error(`${file} holds a ${privateKey.asymmetricKeyType} key, but JWT_ALG=${alg} needs ${expected}`);
+    throw new ConfigError(
+      'JWT_ALG',
+      `the signing key ${file} holds a ${privateKey.asymmetricKeyType} key, but JWT_ALG=${alg} needs ${expected}`,
+    );
   }
   return { privateKey, publicKey: createPublicKey(privateKey) };
 }

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FileUserStore } from '../auth/file-user-store.js';
 import { loadConfig } from '../config.js';
+import { prepareDataDir } from '../fs/data-dir.js';
 import { CliError, type AccountServices, type ServiceOptions } from './command.js';
 
 /** What opening the account services reads from the process; the entry point passes its own. */
@@ -38,6 +39,8 @@ export async function openAccountServices(environment: AccountServicesEnvironmen
         'a new one is created only when it is named.',
     );
   }
+  // Created now, one level at a time, so a path that cannot be a directory (`/proc/x`) is an error, not a hang.
+  if (dirKind === 'missing') await prepareDataDir(dir, options.dataDir === undefined ? 'DATA_DIR' : '--data-dir');
   const fileKind = dirKind === 'missing' ? 'missing' : await kindOf(file);
   const note = dirKind === 'missing' ? ` (new, in a new data directory ${dir})` : fileKind === 'missing' ? ' (new)' : '';
   environment.stderr.write(`notify: user file ${file}${note}\n`);
