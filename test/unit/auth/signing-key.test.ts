@@ -79,3 +79,17 @@ describe('loadOrCreateSigningKey: unusable key files stop the start (exit 78) na
     expect(error.message).to.include(`${file} is a directory`);
   });
 });
+
+describe('loadOrCreateSigningKey: instances sharing one data directory', () => {
+  it('agree on one key when they start at the same moment', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'notify-key-race-'));
+    try {
+      const pairs = await Promise.all(Array.from({ length: 8 }, () => loadOrCreateSigningKey(dir, 'EdDSA')));
+      const keys = new Set(pairs.map((pair) => JSON.stringify(pair.publicKey.export({ format: 'jwk' }))));
+      expect(keys.size).to.equal(1);
+      expect(readdirSync(dir)).to.deep.equal(['signing-key-ed25519.pem']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

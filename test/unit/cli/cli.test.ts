@@ -380,7 +380,12 @@ describe('notify CLI (spawned)', function () {
   function notify(
     args: string[],
     input: string,
-    options: { cwd?: string; env?: Record<string, string> } = { env: { DATA_DIR: path.join(dir, 'data') } },
+    options: {
+      cwd?: string;
+      env?: Record<string, string>;
+      /** Hold stdin open until this settles; `opened` is called once the CLI has opened the user file. */
+      gate?: { opened: () => void; release: Promise<void> };
+    } = { env: { DATA_DIR: path.join(dir, 'data') } },
   ): Promise<{ code: number | null; stdout: string; stderr: string; argv: string[] }> {
     // tsx by absolute URL, so the CLI can run with any working directory.
     const argv = ['--import', TSX, path.join(ROOT, 'src/cli/main.ts'), ...args];
@@ -393,10 +398,14 @@ describe('notify CLI (spawned)', function () {
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+        if (stderr.includes('notify: user file ')) options.gate?.opened();
+      });
       child.on('error', reject);
       child.on('close', (code) => resolve({ code, stdout, stderr, argv: child.spawnargs }));
-      child.stdin.end(input);
+      if (options.gate === undefined) child.stdin.end(input);
+      else void options.gate.release.then(() => child.stdin.end(input));
     });
   }
 
@@ -450,4 +459,42 @@ describe('notify CLI (spawned)', function () {
     expect(listed.stderr).to.equal(`notify: user file ${path.join(elsewhere, 'data', 'users.json')}\n`);
     expect(JSON.parse(listed.stdout).map((a: { name: string }) => a.name)).to.deep.equal(['eve']);
   });
+
+  it('loses no account when 20 processes add one each at the same moment', async function () {
+    this.timeout(180_000);
+    const count = 20;
+    const env = { DATA_DIR: path.join(dir, 'data') };
+    await mkdir(env.DATA_DIR);
+    // Every process gets its password (and so writes) only once all of them have the user file open.
+    let opened = 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const gate = { opened: () => ++opened === count && release(), release: released };
+    const runs = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        notify(['users', 'add', `user${i}`], `${PASSWORD}\n`, { env, gate: { ...gate, opened: once(gate.opened) } }),
+      ),
+    );
+    const names = JSON.parse(await readFile(path.join(env.DATA_DIR, 'users.json'), 'utf8')).accounts.map((a: { name: string }) => a.name);
+    for (const [i, run] of runs.entries()) {
+      // Each account is there, or its process said so and exited non-zero (a lock timeout).
+      if (names.includes(`user${i}`)) {
+        expect(run.code, run.stderr).to.equal(0);
+      } else {
+        expect(run.code, `user${i} is missing but its process exited 0`).to.equal(1);
+        expect(run.stderr).to.match(/users\.json\.lock is held by .*nothing was changed/);
+      }
+    }
+    expect(names.length).to.be.greaterThan(0);
+  });
 });
+
+function once(fn: () => unknown): () => void {
+  let called = false;
+  return () => {
+    if (!called) {
+      called = true;
+      fn();
+    }
+  };
+}
