@@ -8,7 +8,7 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import { ConfigError } from '../config.js';
-import { answerClientError } from './client-error.js';
+import { answerClientError, answerConnect } from './client-error.js';
 import { loadTlsCredentials } from './tls-credentials.js';
 
 /** The TLS listener, with the connection controls that `http.Server` has and `Http2SecureServer` lacks. */
@@ -43,6 +43,7 @@ export function createListener(handler: Handler, tls: { certFile: string; keyFil
     http.headersTimeout = HEADERS_TIMEOUT_MS;
     http.requestTimeout = REQUEST_TIMEOUT_MS;
     http.on('clientError', answerClientError);
+    http.on('connect', answerConnect);
     return http;
   }
   const { cert, key } = loadTlsCredentials(tls);
@@ -67,6 +68,7 @@ export function createListener(handler: Handler, tls: { certFile: string; keyFil
   secure.headersTimeout = HEADERS_TIMEOUT_MS;
   secure.requestTimeout = REQUEST_TIMEOUT_MS;
   secure.on('clientError', answerClientError);
+  secure.on('connect', answerConnect);
   // A TLS handshake that never completes holds a socket too.
   secure.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
 
