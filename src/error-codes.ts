@@ -19,6 +19,8 @@ export const ERROR_CODES = [
   { code: 'bad_request', meaning: 'The bytes are not valid HTTP/1.1, or the framing is ambiguous; the connection is closed.' },
   { code: 'not_found', meaning: 'No such route or file.' },
   { code: 'not_acceptable', meaning: 'The route answers only text/event-stream, and the Accept header does not allow it.' },
+  { code: 'method_not_allowed', meaning: 'The route exists but not for this method; the Allow header lists the methods it takes (405).' },
+  { code: 'not_implemented', meaning: 'The server does not implement this method (TRACE, CONNECT, WebDAV, ...) (501).' },
 
   // Authentication and authorisation (RFC 6750 on bearer routes)
   { code: 'unauthorized', meaning: 'No access token was sent (RFC 6750 §3.1: the challenge then carries no error code).' },
@@ -55,6 +57,7 @@ export const ERROR_CODES = [
   // Failures
   { code: 'internal_error', meaning: 'An unexpected failure; details are logged, never shown.' },
   { code: 'user_store_corrupt', meaning: 'The user store file cannot be read or is invalid; the operator must repair it.' },
+  { code: 'lock_timeout', meaning: 'The user file stayed locked by another process too long; nothing was changed, try again.' },
 
   // Account management (the `notify users` and `notify clients` commands share the user store)
   { code: 'invalid_account_name', meaning: 'An account name is not 1 to 64 characters of a-z 0-9 . _ - starting with a letter or digit.' },

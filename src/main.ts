@@ -51,6 +51,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  process.stderr.write(`notify: failed to start: ${(error as Error).message}\n`);
-  process.exit(1);
+  const badSetting = error instanceof ConfigError; // an unusable file or directory found while starting, too
+  process.stderr.write(`notify: ${badSetting ? 'configuration error' : 'failed to start'}: ${(error as Error).message}\n`);
+  process.exit(badSetting ? 78 : 1);
 });

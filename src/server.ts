@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import { createAccessTokenVerifier } from './auth/access-token-verifier.js';
 import { createExternalTokenVerifier } from './auth/external-token-verifier.js';
-import { FileUserStore } from './auth/file-user-store.js';
 import { LoginThrottle } from './auth/login-throttle.js';
+import { openFileUserStore } from './auth/open-user-store.js';
 import { createPasswordVerifier } from './auth/password.js';
 import { RevocationList } from './auth/revocations.js';
 import { loadOrCreateSigningKey } from './auth/signing-key.js';
@@ -17,6 +17,7 @@ import { openMemoryBackend } from './backends/memory/memory-backend.js';
 import { openRedisBackend } from './backends/redis/redis-backend.js';
 import type { EventBus } from './bus/event-bus.js';
 import type { Config } from './config.js';
+import { prepareDataDir } from './fs/data-dir.js';
 import { createAuthenticator } from './http/authenticate.js';
 import { createCookiePolicy } from './http/cookies.js';
 import { createListener, type Listener } from './http/listener.js';
@@ -84,6 +85,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     onCloseError: (part, error) => logger.warn({ part, err: { message: (error as Error).message } }, 'close failed; going on'),
   });
   return lifecycle.build(async () => {
+    await prepareDataDir(config.dataDir);
     const signing: SigningMaterial =
       config.jwt.alg === 'HS256'
         ? { alg: 'HS256', secret: config.jwt.secret! }
@@ -144,7 +146,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     );
     const users = await lifecycle.open(
       'user store',
-      () => new FileUserStore({ file: config.usersFile, onError: (error) => logger.warn({ err: error }, 'user store reload failed') }),
+      () => openFileUserStore({ file: config.usersFile, onError: (error) => logger.warn({ err: error }, 'user store reload failed') }),
       (opened) => opened.close(),
     );
     // A removed account, a new password or new roles end the account's tokens and open streams at once,

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { AppError, ConflictError, InvalidRequestError, NotFoundError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 import { ROLE_NAME } from './role-table.js';
+import { withFileLock, type FileLockOptions } from '../fs/file-lock.js';
 import { ACCOUNT_NAME, type Account, type AccountChange, type UserStore } from './user-store.js';
 /** An account holds few roles; the bound keeps tokens (which list them) small. */
 const MAX_ROLES = 32;
@@ -45,6 +46,8 @@ export interface FileUserStoreOptions {
    * JSON) or a listener throws; the store keeps its last good accounts. Default: a process warning.
    */
   readonly onError?: (error: unknown) => void;
+  /** The lock between processes around each change (`fs/file-lock.ts`); default 10 s timeout. */
+  readonly lock?: FileLockOptions;
 }
 
 /** Identifies one version of the file: rename-over gives every write a new inode. */
@@ -56,12 +59,14 @@ const MISSING: Signature = 'missing';
  * server and the `notify` CLI.
  *
  * - Every write replaces the file atomically (`writeFileAtomic`: temp file with mode 0600 in the
- *   same directory, fsync, rename over the target, fsync the directory), so a crash leaves either
- *   the old or the new store, never half of one.
- * - Every operation of one instance runs in one promise chain, so concurrent writes never lose
- *   each other. Each operation first re-reads the file if it changed on disk (one `fstat`
- *   otherwise), so a write by this process starts from what another process last wrote. There is
- *   no lock between processes: two processes writing in the same instant can still lose one write.
+ *   same directory, fsync, rename over the target, fsync the directory), so a crash leaves either the old or the
+ *   new store, never half of one.
+ * - Every operation of one instance runs in one promise chain, and every change also holds
+ *   the advisory lock `<file>.lock` between processes (`fs/file-lock.ts`) from re-reading the file
+ *   to renaming the new one into place, so changes made at the same moment by any number of
+ *   processes (CLI runs, servers) all land. A change that cannot get the lock in time fails with
+ *   `FileLockTimeoutError` and changes nothing. Each operation first re-reads the file if it
+ *   changed on disk (one `fstat` otherwise).
  * - `watch` polls with `fs.watchFile` (portable, and works on network file systems and with
  *   rename-over, unlike `fs.watch`).
  */
@@ -70,6 +75,7 @@ export class FileUserStore implements UserStore {
   readonly #clock: () => number;
   readonly #pollIntervalMs: number;
   readonly #onError: (error: unknown) => void;
+  readonly #lock: FileLockOptions;
   readonly #listeners = new Set<(change: AccountChange) => void>();
   #accounts: ReadonlyMap<string, Account> = new Map();
   #signature: Signature | undefined;
@@ -89,6 +95,7 @@ export class FileUserStore implements UserStore {
     this.#clock = options.clock ?? Date.now;
     this.#pollIntervalMs = pollIntervalMs;
     this.#onError = options.onError ?? ((error) => process.emitWarning(error as Error));
+    this.#lock = options.lock ?? {};
   }
 
   /** The absolute path of the backing file. */
@@ -122,7 +129,7 @@ export class FileUserStore implements UserStore {
       throw new InvalidRequestError('kind must be "user" or "service".', { field: 'kind' });
     }
     checkHash(input.passwordHash);
-    return this.#exclusive(async () => {
+    return this.#change(async () => {
       await this.#refresh();
       if (this.#accounts.has(name)) {
         throw new ConflictError('account_exists', `An account named "${name}" already exists.`);
@@ -142,7 +149,7 @@ export class FileUserStore implements UserStore {
   }
 
   async remove(name: string): Promise<boolean> {
-    return this.#exclusive(async () => {
+    return this.#change(async () => {
       await this.#refresh();
       if (!this.#accounts.has(name)) return false;
       const next = new Map(this.#accounts);
@@ -194,7 +201,7 @@ export class FileUserStore implements UserStore {
   }
 
   async #update(name: string, change: (account: Account) => Account): Promise<Account> {
-    return this.#exclusive(async () => {
+    return this.#change(async () => {
       await this.#refresh();
       const current = this.#accounts.get(name);
       if (current === undefined) {
@@ -204,6 +211,11 @@ export class FileUserStore implements UserStore {
       await this.#commit(new Map(this.#accounts).set(name, updated));
       return updated;
     });
+  }
+
+  /** A read-change-write: queued like every operation, and under the file lock between processes. */
+  #change<T>(task: () => Promise<T>): Promise<T> {
+    return this.#exclusive(() => withFileLock(this.#file, task, this.#lock));
   }
 
   /** Runs `task` after every task queued before it. */

@@ -1,13 +1,33 @@
 import { ROLE_NAME } from '../auth/role-table.js';
 import { ACCOUNT_NAME, type Account, type AccountKind } from '../auth/user-store.js';
 import { InvalidRequestError, NotFoundError } from '../errors.js';
-import type { AccountContext, CliContext, CliStreams } from './command.js';
+import { UsageError, type AccountContext, type CliContext, type ParsedValues, type ServiceOptions, type Subcommand } from './command.js';
 
 /** Helpers shared by the `users` and `clients` commands. */
 
+/** `--data-dir DIR`, accepted by every command that reads the server's data directory. */
+export const DATA_DIR_OPTION = { 'data-dir': { type: 'string' } } as const;
+export const DATA_DIR_HELP = ['--data-dir DIR', "the server's data directory (default: $DATA_DIR, or ./data)"] as const;
+
+/** Adds `--data-dir` to the options and help of each subcommand. */
+export function withDataDir(subcommands: readonly Subcommand[]): Subcommand[] {
+  return subcommands.map((sub) => ({
+    ...sub,
+    options: { ...sub.options, ...DATA_DIR_OPTION },
+    optionHelp: [...(sub.optionHelp ?? []), DATA_DIR_HELP],
+  }));
+}
+
+/** The `ServiceOptions` a command line gives. */
+export function serviceOptions(values: ParsedValues): ServiceOptions {
+  const dataDir = values['data-dir'];
+  if (dataDir === '') throw new UsageError('--data-dir needs a directory');
+  return typeof dataDir === 'string' ? { dataDir } : {};
+}
+
 /** The streams and the (lazily opened) services as one `AccountContext`. */
-export async function accountContext(context: CliContext): Promise<AccountContext> {
-  const services = await context.services();
+export async function accountContext(context: CliContext, values: ParsedValues = {}): Promise<AccountContext> {
+  const services = await context.services(serviceOptions(values));
   return {
     store: services.store,
     scryptLogN: services.scryptLogN,
@@ -19,16 +39,20 @@ export async function accountContext(context: CliContext): Promise<AccountContex
   };
 }
 
-/** Warns (on stderr) about roles the server's role table does not define: they grant nothing. */
-export function warnUnknownRoles(
-  context: Pick<CliStreams, 'stderr'> & { readonly knownRoles: readonly string[] },
-  roles: readonly string[],
-): void {
-  for (const role of roles) {
-    if (!context.knownRoles.includes(role)) {
-      context.stderr.write(`warning: role "${role}" is not in the role table; it grants nothing\n`);
-    }
-  }
+/**
+ * Refuses roles the server's role table does not define: they would grant nothing, and a typo
+ * (`--role publsher`) would leave an account that silently cannot do its job.
+ * @param commandLine the command as typed (`notify users add`), for the usage error.
+ * @throws UsageError naming the known roles (exit code 2).
+ */
+export function checkKnownRoles(context: { readonly knownRoles: readonly string[] }, roles: readonly string[], commandLine: string): void {
+  const unknown = roles.filter((role) => !context.knownRoles.includes(role));
+  if (unknown.length === 0) return;
+  const known = context.knownRoles.length === 0 ? 'none' : context.knownRoles.join(', ');
+  throw new UsageError(
+    `unknown role${unknown.length > 1 ? 's' : ''} ${unknown.map((role) => `"${role}"`).join(', ')}: the role table has ${known} (ROLES_FILE changes it)`,
+    commandLine,
+  );
 }
 
 /**

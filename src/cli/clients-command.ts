@@ -2,7 +2,7 @@ import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { hashPassword } from '../auth/password.js';
 import type { Account } from '../auth/user-store.js';
 import { ConflictError } from '../errors.js';
-import { accountContext, accountNotFound, checkNewAccount, requireKind, warnUnknownRoles } from './accounts.js';
+import { accountContext, accountNotFound, checkKnownRoles, checkNewAccount, requireKind, withDataDir } from './accounts.js';
 import { commandGroup, flag, stringList, type AccountContext, type CliCommand } from './command.js';
 
 /** The role of a new service client when no `--role` is given. */
@@ -27,7 +27,7 @@ export async function addClient(
   if ((await context.store.get(name)) !== undefined) {
     throw new ConflictError('account_exists', `An account named "${name}" already exists.`);
   }
-  warnUnknownRoles(context, granted);
+  checkKnownRoles(context, granted, 'notify clients add');
   const secret = newSecret(context);
   const passwordHash = await hashPassword(secret, { logN: context.scryptLogN });
   const account = await context.store.add({ name, kind: 'service', roles: granted, passwordHash });
@@ -80,7 +80,7 @@ const JSON_HELP = ['--json', 'print {"name","kind","roles","secret"} as JSON'] a
 export const clientsCommand: CliCommand = commandGroup(
   'clients',
   'Manage service clients: backends that get tokens with the client_credentials grant.',
-  [
+  withDataDir([
     {
       name: 'add',
       summary: 'Create a service client and print its secret once.',
@@ -89,7 +89,7 @@ export const clientsCommand: CliCommand = commandGroup(
       optionHelp: [['-r, --role ROLE', `grant a role (repeatable; default: ${DEFAULT_CLIENT_ROLE})`], JSON_HELP],
       positionals: { min: 1, max: 1 },
       async run({ values, positionals }, context) {
-        await addClient(await accountContext(context), positionals[0]!, stringList(values.role), {
+        await addClient(await accountContext(context, values), positionals[0]!, stringList(values.role), {
           json: flag(values.json),
         });
       },
@@ -99,8 +99,8 @@ export const clientsCommand: CliCommand = commandGroup(
       summary: 'Delete a service client and revoke its tokens.',
       synopsis: '<name>',
       positionals: { min: 1, max: 1 },
-      async run({ positionals }, context) {
-        await removeClient(await accountContext(context), positionals[0]!);
+      async run({ values, positionals }, context) {
+        await removeClient(await accountContext(context, values), positionals[0]!);
       },
     },
     {
@@ -111,8 +111,8 @@ export const clientsCommand: CliCommand = commandGroup(
       optionHelp: [JSON_HELP],
       positionals: { min: 1, max: 1 },
       async run({ values, positionals }, context) {
-        await rotateClientSecret(await accountContext(context), positionals[0]!, { json: flag(values.json) });
+        await rotateClientSecret(await accountContext(context, values), positionals[0]!, { json: flag(values.json) });
       },
     },
-  ],
+  ]),
 );

@@ -27,13 +27,21 @@ export interface AccountServices {
 /** The argument of the account command functions (`addUser`, `addClient`, ...). */
 export type AccountContext = CliStreams & AccountServices;
 
+/** How a command asks for the account services. */
+export interface ServiceOptions {
+  /** `--data-dir`: the server's data directory, instead of `DATA_DIR` (default `./data`). */
+  readonly dataDir?: string;
+}
+
 /** What `runCli` hands a command. */
 export interface CliContext extends CliStreams {
   /**
    * Opens the configuration-dependent services on first call (and returns the same ones after),
    * so `--help` and argument errors work even when the environment is not configured.
    */
-  services(): Promise<AccountServices>;
+  services(options?: ServiceOptions): Promise<AccountServices>;
+  /** Runs the server in this process (`notify serve`); provided by the entry point. */
+  serve?(options: ServiceOptions): Promise<void>;
   /** The environment, for commands that talk to a running server (NOTIFY_URL, NOTIFY_TOKEN, ...). */
   readonly env: Readonly<Record<string, string | undefined>>;
 }

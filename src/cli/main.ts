@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { FileUserStore } from '../auth/file-user-store.js';
-import { loadConfig } from '../config.js';
+import path from 'node:path';
+import { openAccountServices } from './account-services.js';
 import { runCli } from './run-cli.js';
 
 /**
@@ -13,14 +13,11 @@ process.exitCode = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
-  openServices: () => {
-    const config = loadConfig(process.env, (file) => readFileSync(file, 'utf8'));
-    const store = new FileUserStore({ file: config.usersFile });
-    return {
-      store,
-      scryptLogN: config.scryptLogN,
-      knownRoles: Object.keys(config.roles),
-      close: () => store.close(),
-    };
+  openServices: (options) =>
+    openAccountServices({ env: process.env, stderr: process.stderr, readFile: (file) => readFileSync(file, 'utf8') }, options),
+  serve: async (options) => {
+    if (options.dataDir !== undefined) process.env.DATA_DIR = path.resolve(options.dataDir);
+    // The server's own entry point: it reads the environment, listens, and exits on SIGTERM/SIGINT.
+    await import('../main.js');
   },
 });

@@ -1,9 +1,9 @@
-import { EventSource } from 'eventsource';
 import { NotifyClient } from '../client/notify-client.js';
 import { NetworkError, NotifyClientError } from '../client/errors.js';
 import { requestToken, type TokenResponse } from '../client/token-request.js';
 import type { EventSourceConstructor, NotifyEvent } from '../client/types.js';
 import { CliError, commandGroup, flag, singleCommand, stringList, UsageError, type CliContext, type ParsedValues } from './command.js';
+import { AllEventsSource } from './all-events-source.js';
 import { readFirstLine } from './password-input.js';
 
 /** Exit code when the server refuses the credentials or the grants (401, 403, a refused refresh). */
@@ -43,7 +43,8 @@ async function clientSecret(context: CliContext, name: string): Promise<string> 
 /** A client for the server with the credentials the command line and environment give. */
 async function remoteClient(values: ParsedValues, context: CliContext, commandLine: string): Promise<NotifyClient> {
   const baseUrl = serverUrl(values, context);
-  const common = { baseUrl, mode: 'bearer' as const, EventSource: EventSource as unknown as EventSourceConstructor };
+  // AllEventsSource: `tail` prints every event type, not only the ones it could name in advance.
+  const common = { baseUrl, mode: 'bearer' as const, EventSource: AllEventsSource as unknown as EventSourceConstructor };
   if (typeof values.client === 'string') {
     const client = new NotifyClient({
       ...common,
@@ -135,7 +136,7 @@ export const tailCommand = singleCommand({
   name: 'tail',
   summary: 'Subscribe to topics and print events as they arrive.',
   synopsis: '<selector> [<selector> ...] [--type TYPE ...] [--last-event-id ID] [--count N] [--json] [--client NAME] [--url URL]',
-  description: `Prints one line per event: "<id> <type> <data>" (or a JSON object with --json). Reconnects by itself after a drop and resumes with Last-Event-ID, so nothing is missed or printed twice; a "reset" (history could not cover a gap) is reported on stderr. Start after a known event with --last-event-id. ${AUTH_TEXT}`,
+  description: `Prints one line per event, of every type unless --type is given: "<id> <type> <data>" (or a JSON object with --json). Reconnects by itself after a drop and resumes with Last-Event-ID, so nothing is missed or printed twice; a "reset" (history could not cover a gap) is reported on stderr. Start after a known event with --last-event-id. ${AUTH_TEXT}`,
   options: {
     type: { type: 'string', short: 't', multiple: true },
     'last-event-id': { type: 'string' },
@@ -145,7 +146,7 @@ export const tailCommand = singleCommand({
     ...CLIENT_OPTION,
   },
   optionHelp: [
-    ['-t, --type TYPE', 'also print events of this type (repeatable; `message` always)'],
+    ['-t, --type TYPE', 'print only events of this type (repeatable; default: every type)'],
     ['--last-event-id ID', 'resume after this event id'],
     ['-n, --count N', 'exit after N events'],
     ['--json', 'print one JSON object per line'],
@@ -162,6 +163,7 @@ export const tailCommand = singleCommand({
     }
     const client = await remote(() => remoteClient(values, context, commandLine));
     const lastEventId = values['last-event-id'];
+    const types = stringList(values.type);
     let printed = 0;
     try {
       return await new Promise<number>((resolve, reject) => {
@@ -169,6 +171,8 @@ export const tailCommand = singleCommand({
           positionals,
           {
             event: (event: NotifyEvent) => {
+              // Events that arrived in the same chunk are still dispatched after close(): stop at the count.
+              if ((limit !== undefined && printed >= limit) || (types.length > 0 && !types.includes(event.type))) return;
               context.stdout.write(
                 flag(values.json) ? `${JSON.stringify(event)}\n` : `${event.id} ${event.type} ${JSON.stringify(event.data)}\n`,
               );
@@ -181,7 +185,7 @@ export const tailCommand = singleCommand({
               context.stderr.write(`notify: reset (${info.reason}): events after ${info.lastEventId} are no longer available\n`),
             stop: (error) => reject(asCliError(error)),
           },
-          { types: stringList(values.type), ...(typeof lastEventId === 'string' ? { lastEventId } : {}) },
+          typeof lastEventId === 'string' ? { lastEventId } : {},
         );
       });
     } finally {

@@ -1,16 +1,26 @@
 import { AppError } from '../errors.js';
-import { CliError, PROGRAM, table, UsageError, type AccountServices, type CliCommand, type CliStreams } from './command.js';
+import {
+  CliError,
+  PROGRAM,
+  table,
+  UsageError,
+  type AccountServices,
+  type CliCommand,
+  type CliStreams,
+  type ServiceOptions,
+} from './command.js';
 import { clientsCommand } from './clients-command.js';
 import { publishCommand, tailCommand, tokenCommand } from './remote-commands.js';
+import { serveCommand } from './serve-command.js';
 import { usersCommand } from './users-command.js';
 
 /**
- * The command table of `notify`. To add a command (say `notify serve` or `notify keys`), write a
+ * The command table of `notify`. To add a command (say `notify keys`), write a
  * `CliCommand` (plain, or built with `commandGroup`) in its own file and list it here; or pass an
  * extended list to `runCli`.
  */
 export function builtinCommands(): CliCommand[] {
-  return [usersCommand, clientsCommand, publishCommand, tailCommand, tokenCommand];
+  return [serveCommand, usersCommand, clientsCommand, publishCommand, tailCommand, tokenCommand];
 }
 
 /** What `runCli` needs from its caller: the streams and a way to open the services. */
@@ -19,7 +29,9 @@ export interface CliEnvironment extends CliStreams {
    * Loads the configuration and opens the store; called at most once, and only by a command that
    * needs it. `runCli` calls `close()` on the result when the command ends.
    */
-  openServices(): AccountServices | Promise<AccountServices>;
+  openServices(options: ServiceOptions): AccountServices | Promise<AccountServices>;
+  /** Starts the server in this process (`notify serve`); absent where the CLI cannot serve (tests). */
+  serve?(options: ServiceOptions): Promise<void>;
   /** Environment variables for the commands that talk to a server; default none. */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
@@ -43,7 +55,8 @@ export async function runCli(
     stdout,
     stderr,
     env: environment.env ?? {},
-    services: () => (opened ??= Promise.resolve().then(() => environment.openServices())),
+    services: (options: ServiceOptions = {}) => (opened ??= Promise.resolve().then(() => environment.openServices(options))),
+    ...(environment.serve === undefined ? {} : { serve: environment.serve.bind(environment) }),
   };
   try {
     const [name, ...rest] = argv;
@@ -91,9 +104,9 @@ function programHelp(commands: readonly CliCommand[]): string {
   return [
     `Usage: ${PROGRAM} <command> <subcommand> [options]`,
     '',
-    'Manage the accounts of the notification server (reads the same environment as the server:',
-    'DATA_DIR, USERS_FILE, SCRYPT_LOG_N, ROLES_FILE), and publish, tail and get tokens from a',
-    'running one (NOTIFY_URL, NOTIFY_TOKEN, NOTIFY_CLIENT_SECRET).',
+    'Run the notification server, manage its accounts (reads the same environment as the server:',
+    'DATA_DIR or --data-dir, USERS_FILE, SCRYPT_LOG_N, ROLES_FILE), and publish, tail and get tokens',
+    'from a running one (NOTIFY_URL, NOTIFY_TOKEN, NOTIFY_CLIENT_SECRET).',
     '',
     'Commands:',
     ...table(commands.map((command) => [command.name, command.summary])),

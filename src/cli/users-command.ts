@@ -1,7 +1,7 @@
 import { hashPassword } from '../auth/password.js';
 import type { Account } from '../auth/user-store.js';
 import { ConflictError } from '../errors.js';
-import { accountContext, accountNotFound, checkNewAccount, requireKind, warnUnknownRoles } from './accounts.js';
+import { accountContext, accountNotFound, checkKnownRoles, checkNewAccount, requireKind, withDataDir } from './accounts.js';
 import { commandGroup, flag, stringList, type AccountContext, type CliCommand } from './command.js';
 import { readNewPassword } from './password-input.js';
 
@@ -20,7 +20,7 @@ export async function addUser(context: AccountContext, name: string, roles: read
   if ((await context.store.get(name)) !== undefined) {
     throw new ConflictError('account_exists', `An account named "${name}" already exists.`);
   }
-  warnUnknownRoles(context, granted);
+  checkKnownRoles(context, granted, 'notify users add');
   const password = await readNewPassword(context);
   const passwordHash = await hashPassword(password, { logN: context.scryptLogN });
   const account = await context.store.add({ name, kind: 'user', roles: granted, passwordHash });
@@ -37,7 +37,7 @@ async function removeUser(context: AccountContext, name: string): Promise<void> 
 
 /** Replaces an account's roles (users and service clients alike). */
 async function setRoles(context: AccountContext, name: string, roles: readonly string[]): Promise<Account> {
-  warnUnknownRoles(context, roles);
+  checkKnownRoles(context, roles, 'notify users roles');
   const account = await context.store.setRoles(name, roles);
   context.stdout.write(`Roles of "${account.name}": ${account.roles.join(', ') || '(none)'}.\n`);
   return account;
@@ -97,57 +97,61 @@ const PASSWORD_INPUT =
   'The password is read from the first line of standard input when it is not a terminal, otherwise it is asked for twice with echo off. It is never taken from the command line.';
 
 /** `notify users ...` */
-export const usersCommand: CliCommand = commandGroup('users', 'Manage the accounts of people who sign in with a password.', [
-  {
-    name: 'add',
-    summary: 'Create a user account.',
-    synopsis: '<name> [--role ROLE ...]',
-    description: PASSWORD_INPUT,
-    options: { role: { type: 'string', short: 'r', multiple: true } },
-    optionHelp: [['-r, --role ROLE', `grant a role (repeatable; default: ${DEFAULT_USER_ROLE})`]],
-    positionals: { min: 1, max: 1 },
-    async run({ values, positionals }, context) {
-      await addUser(await accountContext(context), positionals[0]!, stringList(values.role));
+export const usersCommand: CliCommand = commandGroup(
+  'users',
+  'Manage the accounts of people who sign in with a password.',
+  withDataDir([
+    {
+      name: 'add',
+      summary: 'Create a user account.',
+      synopsis: '<name> [--role ROLE ...]',
+      description: PASSWORD_INPUT,
+      options: { role: { type: 'string', short: 'r', multiple: true } },
+      optionHelp: [['-r, --role ROLE', `grant a role (repeatable; default: ${DEFAULT_USER_ROLE})`]],
+      positionals: { min: 1, max: 1 },
+      async run({ values, positionals }, context) {
+        await addUser(await accountContext(context, values), positionals[0]!, stringList(values.role));
+      },
     },
-  },
-  {
-    name: 'remove',
-    summary: 'Delete a user account and revoke its tokens.',
-    synopsis: '<name>',
-    positionals: { min: 1, max: 1 },
-    async run({ positionals }, context) {
-      await removeUser(await accountContext(context), positionals[0]!);
+    {
+      name: 'remove',
+      summary: 'Delete a user account and revoke its tokens.',
+      synopsis: '<name>',
+      positionals: { min: 1, max: 1 },
+      async run({ values, positionals }, context) {
+        await removeUser(await accountContext(context, values), positionals[0]!);
+      },
     },
-  },
-  {
-    name: 'list',
-    summary: 'List all accounts (users and service clients).',
-    synopsis: '[--json]',
-    options: { json: { type: 'boolean' } },
-    optionHelp: [['--json', 'print JSON instead of a table']],
-    positionals: { min: 0, max: 0 },
-    async run({ values }, context) {
-      await listAccounts(await accountContext(context), { json: flag(values.json) });
+    {
+      name: 'list',
+      summary: 'List all accounts (users and service clients).',
+      synopsis: '[--json]',
+      options: { json: { type: 'boolean' } },
+      optionHelp: [['--json', 'print JSON instead of a table']],
+      positionals: { min: 0, max: 0 },
+      async run({ values }, context) {
+        await listAccounts(await accountContext(context, values), { json: flag(values.json) });
+      },
     },
-  },
-  {
-    name: 'roles',
-    summary: "Replace an account's roles.",
-    synopsis: '<name> <role> [<role> ...]',
-    positionals: { min: 2, max: 33 },
-    async run({ positionals }, context) {
-      const [name, ...roles] = positionals;
-      await setRoles(await accountContext(context), name!, roles);
+    {
+      name: 'roles',
+      summary: "Replace an account's roles.",
+      synopsis: '<name> <role> [<role> ...]',
+      positionals: { min: 2, max: 33 },
+      async run({ values, positionals }, context) {
+        const [name, ...roles] = positionals;
+        await setRoles(await accountContext(context, values), name!, roles);
+      },
     },
-  },
-  {
-    name: 'passwd',
-    summary: "Change a user's password and revoke their tokens.",
-    synopsis: '<name>',
-    description: PASSWORD_INPUT,
-    positionals: { min: 1, max: 1 },
-    async run({ positionals }, context) {
-      await changePassword(await accountContext(context), positionals[0]!);
+    {
+      name: 'passwd',
+      summary: "Change a user's password and revoke their tokens.",
+      synopsis: '<name>',
+      description: PASSWORD_INPUT,
+      positionals: { min: 1, max: 1 },
+      async run({ values, positionals }, context) {
+        await changePassword(await accountContext(context, values), positionals[0]!);
+      },
     },
-  },
-]);
+  ]),
+);

@@ -37,7 +37,10 @@ export function createAuthenticator(deps: {
   const allowed = new Set(deps.allowedOrigins);
   return async function authenticate(ctx) {
     if (ctx.query.access_token !== undefined) {
-      throw new InvalidRequestError('Access tokens are not accepted in the query string; use the Authorization header or the cookie.');
+      throw new InvalidRequestError(
+        'Tokens in the URL are refused (URLs end up in logs and browser history): send the access token in the Authorization header (Bearer) or the cookie.',
+        { field: 'access_token' },
+      );
     }
     const header = ctx.get('authorization');
     let token: string | undefined;

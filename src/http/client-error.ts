@@ -18,6 +18,25 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
     return;
   }
   const [status, reason, code, description] = describe(error.code);
+  answerRaw(socket, status, reason, code, description);
+}
+
+/**
+ * Answers a `CONNECT` request. Node hands CONNECT (the proxy-tunnel method, RFC 9110 §9.3.6) to the
+ * server's `connect` event instead of the request handler, and closes the socket unanswered when
+ * nobody listens; this server is not a proxy, so it answers 501 like any other method it does not
+ * implement.
+ */
+export function answerConnect(_request: unknown, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  answerRaw(socket, 501, 'Not Implemented', 'not_implemented', 'This server is not a proxy: CONNECT is not implemented.');
+}
+
+/** Writes a whole HTTP/1.1 answer with the JSON error body on a raw socket, then closes it. */
+function answerRaw(socket: Duplex, status: number, reason: string, code: ErrorCode, description: string): void {
   const body = JSON.stringify(errorBody(code, description));
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\n` +

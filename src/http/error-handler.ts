@@ -18,9 +18,7 @@ export function createErrorHandler(logger: Logger) {
   return async function errorHandler(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined && ctx.respond !== false) {
-        throw new AppError(404, 'not_found', 'No such route.');
-      }
+      if (ctx.body === undefined && ctx.respond !== false) unanswered(ctx);
     } catch (caught) {
       const error = toAppError(caught);
       if (ctx.respond === false || ctx.headerSent) {
@@ -43,6 +41,26 @@ export function createErrorHandler(logger: Logger) {
       ctx.body = { ...errorBody(error.code, error.expose ? error.message : 'Internal server error.'), ...error.details };
     }
   };
+}
+
+/**
+ * A status set without a body: no route (404), or the routers' `allowedMethods` refusing a method
+ * (405 with `Allow` for a route that exists, 501 for a method no route implements: TRACE,
+ * PROPFIND, ...). Koa would answer these with its `text/plain` reason phrase; they get the JSON
+ * error body like every other refusal.
+ */
+function unanswered(ctx: Context): void {
+  if (ctx.status === 404) throw new AppError(404, 'not_found', 'No such route.');
+  if (ctx.status === 405) {
+    const allow = ctx.response.get('Allow');
+    throw new AppError(405, 'method_not_allowed', `This route does not answer ${ctx.method}; it answers ${allow}.`, {
+      headers: { Allow: allow },
+    });
+  }
+  if (ctx.status === 501) {
+    ctx.remove('Allow');
+    throw new AppError(501, 'not_implemented', `The method ${ctx.method} is not implemented by this server.`, { expose: true });
+  }
 }
 
 /** Errors thrown by Koa middleware (body parser, http-errors) carry `status` and `expose`. */

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import {
   createSecureServer,
@@ -9,7 +8,9 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
-import { answerClientError } from './client-error.js';
+import { ConfigError } from '../config.js';
+import { answerClientError, answerConnect } from './client-error.js';
+import { loadTlsCredentials } from './tls-credentials.js';
 
 /** The TLS listener, with the connection controls that `http.Server` has and `Http2SecureServer` lacks. */
 type SecureListener = Http2SecureServer & {
@@ -43,23 +44,32 @@ export function createListener(handler: Handler, tls: { certFile: string; keyFil
     http.headersTimeout = HEADERS_TIMEOUT_MS;
     http.requestTimeout = REQUEST_TIMEOUT_MS;
     http.on('clientError', answerClientError);
+    http.on('connect', answerConnect);
     return http;
   }
-  const secure = createSecureServer(
-    {
-      allowHTTP1: true,
-      cert: readFileSync(tls.certFile),
-      key: readFileSync(tls.keyFile),
-      // TLS 1.2 is the floor (RFC 9325 §3.1.1; OWASP ASVS V9.1.2); Node's default ciphers are kept.
-      minVersion: 'TLSv1.2',
-    },
-    handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void,
-  ) as SecureListener;
+  const { cert, key } = loadTlsCredentials(tls);
+  let secure: SecureListener;
+  try {
+    secure = createSecureServer(
+      {
+        allowHTTP1: true,
+        cert,
+        key,
+        // TLS 1.2 is the floor (RFC 9325 §3.1.1; OWASP ASVS V9.1.2); Node's default ciphers are kept.
+        minVersion: 'TLSv1.2',
+      },
+      handler as (req: Http2ServerRequest, res: Http2ServerResponse) => void,
+    ) as SecureListener;
+  } catch (error) {
+    // What OpenSSL still refuses after loadTlsCredentials' checks (a key below its security level, say).
+    throw new ConfigError('TLS_CERT_FILE', `${tls.certFile} with TLS_KEY_FILE ${tls.keyFile} cannot be used (${(error as Error).message})`);
+  }
   // With allowHTTP1 Node applies these to HTTP/1.1 connections exactly as http.Server does.
   (secure as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = CONNECTIONS_CHECKING_INTERVAL_MS;
   secure.headersTimeout = HEADERS_TIMEOUT_MS;
   secure.requestTimeout = REQUEST_TIMEOUT_MS;
   secure.on('clientError', answerClientError);
+  secure.on('connect', answerConnect);
   // A TLS handshake that never completes holds a socket too.
   secure.on('tlsClientError', (_error: Error, socket: Socket) => socket.destroy());
 

@@ -237,16 +237,70 @@ export function jsonDepth(value: unknown, limit = MAX_JSON_DEPTH): number {
 
 /**
  * Validates a parsed body against a zod schema.
- * @throws InvalidRequestError naming the first bad field.
+ * @throws InvalidRequestError naming the first bad field, in our own words (zod's are written for
+ * developers: "Invalid input: expected array, received undefined", "expected nonoptional").
  */
 export function parseWith<T>(schema: z.ZodType<T>, value: unknown, code: ErrorCode = 'invalid_request'): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const field = issue.path.join('.');
-  const message =
-    issue.code === 'unrecognized_keys'
-      ? `Unknown field${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}.`
-      : `${field === '' ? 'The body' : field}: ${issue.message}.`;
-  throw new InvalidRequestError(message, { code, field: field === '' ? undefined : field });
+  throw new InvalidRequestError(describeIssue(issue, value), { code, field: field === '' ? undefined : field });
+}
+
+type Issue = z.core.$ZodIssue;
+
+/** One zod issue as a sentence that names the field: `topics is required.`, `type must be a string.` */
+function describeIssue(issue: Issue, body: unknown): string {
+  const name =
+    issue.path.length === 0
+      ? 'The body'
+      : issue.path.map((key, i) => (typeof key === 'number' ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`)).join('');
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `Unknown field${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}.`;
+    case 'invalid_type':
+      if (issue.path.length > 0 && valueAt(body, issue.path) === undefined) return `${name} is required.`;
+      return `${name} must be ${TYPE_NAMES[issue.expected] ?? `of type ${issue.expected}`}.`;
+    case 'too_small':
+    case 'too_big': {
+      const bound = Number(issue.code === 'too_small' ? issue.minimum : issue.maximum);
+      const least = issue.code === 'too_small';
+      if (issue.origin === 'string' && least && bound === 1) return `${name} must not be empty.`;
+      const counted = issue.origin === 'array' || issue.origin === 'set';
+      const unit = issue.origin === 'string' ? ` character${bound === 1 ? '' : 's'}` : counted ? ` item${bound === 1 ? '' : 's'}` : '';
+      const verb = counted ? 'hold' : 'be';
+      const comparison = issue.inclusive === false ? (least ? 'more than' : 'fewer than') : least ? 'at least' : 'at most';
+      return `${name} must ${verb} ${comparison} ${bound}${unit}.`;
+    }
+    case 'invalid_value':
+      return `${name} must be ${issue.values.map((option) => JSON.stringify(option)).join(' or ')}.`;
+    case 'invalid_format':
+      return issue.format === 'regex' ? `${name} is not in the allowed form.` : `${name} must be a valid ${issue.format}.`;
+    case 'invalid_union':
+      return `${name} is not one of the accepted forms.`;
+    default:
+      // `custom` and the rest carry the message the schema itself was given.
+      return `${name}: ${issue.message}.`;
+  }
+}
+
+const TYPE_NAMES: Readonly<Record<string, string>> = {
+  array: 'an array',
+  object: 'an object',
+  string: 'a string',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  bigint: 'a whole number',
+  null: 'null',
+};
+
+function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
+  let current = body;
+  for (const key of path) {
+    if (current === null || typeof current !== 'object' || !Object.hasOwn(current, key)) return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
 }

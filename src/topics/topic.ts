@@ -48,6 +48,13 @@ export function splitPath(input: unknown, what: 'topic' | 'selector'): string[] 
  */
 export function parseTopic(input: unknown): string {
   const segments = splitPath(input, 'topic');
+  if (segments.some((segment) => segment.includes('*'))) {
+    // A publish names exact topics; `*` and `**` belong to selectors (subscriptions, grants).
+    throw new InvalidRequestError(
+      'Invalid topic: wildcards cannot be published to; * and ** only select topics to subscribe to. Publish to each exact topic.',
+      { code: 'invalid_topic' },
+    );
+  }
   for (const segment of segments) {
     const problem = segmentProblem(segment);
     if (problem !== undefined) {

@@ -240,4 +240,39 @@ describe('attacks: hostile input', () => {
     expect(res.status).to.equal(400);
     expect(res.json.error).to.equal('bad_request');
   });
+
+  it('answers 405 method_not_allowed (JSON, with Allow) to PUT, DELETE and PATCH on routes that exist', async () => {
+    for (const [method, route, allow] of [
+      ['PUT', '/events', /POST/],
+      ['DELETE', '/auth/login', /^POST$/],
+      ['PATCH', '/healthz', /GET/],
+    ] as const) {
+      const res = await rawExchange(t.url, [httpRequest(method, route, host, { 'Content-Length': '0' })]);
+      expect(res.status, `${method} ${route}`).to.equal(405);
+      expect(res.headers['content-type']).to.match(/^application\/json/);
+      expect(res.headers.allow).to.match(allow);
+      expect(res.json.error).to.equal('method_not_allowed');
+    }
+  });
+
+  it('answers 501 not_implemented (JSON) to TRACE, PROPFIND, LINK and SEARCH, on routes that exist and ones that do not', async () => {
+    for (const [method, route] of [
+      ['TRACE', '/healthz'],
+      ['PROPFIND', '/'],
+      ['LINK', '/events'],
+      ['SEARCH', '/nowhere'],
+    ] as const) {
+      const res = await rawExchange(t.url, [httpRequest(method, route, host, {})]);
+      expect(res.status, `${method} ${route}`).to.equal(501);
+      expect(res.headers['content-type']).to.match(/^application\/json/);
+      expect(res.json.error).to.equal('not_implemented');
+    }
+  });
+
+  it('answers CONNECT with 501 not_implemented (JSON) instead of closing the socket: this is not a proxy', async () => {
+    const res = await rawExchange(t.url, [`CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n`]);
+    expect(res.status).to.equal(501);
+    expect(res.headers['content-type']).to.match(/^application\/json/);
+    expect(res.json.error).to.equal('not_implemented');
+  });
 });

@@ -115,6 +115,30 @@ describe('notify publish, tail and token against a running server', () => {
     publisher.close();
   });
 
+  it('tail prints events of every type by default, and only the given types with --type', async () => {
+    const publisher = new NotifyClient({ baseUrl: t.url, clientCredentials: { id: 'svc', secret: SECRET } });
+    const { id: from } = await publisher.publish(['public/b'], { before: true });
+    const first = await publisher.publish(['public/b'], { text: 'hello' }, { type: 'greeting' });
+    await publisher.publish(['public/b'], { n: 1 });
+    await publisher.publish(['public/b'], { n: 2 }, { type: 'score.v2' });
+    publisher.close();
+    const env = { NOTIFY_CLIENT_SECRET: SECRET };
+    const all = await run(['tail', 'public/b', '--client', 'reader', '--last-event-id', from, '--count', '3'], { env });
+    expect(all.code, all.err).to.equal(0);
+    expect(
+      all.out
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ')[1]),
+    ).to.deep.equal(['greeting', 'message', 'score.v2']);
+    const json = await run(['tail', 'public/b', '--client', 'reader', '--last-event-id', from, '--count', '1', '--json'], { env });
+    expect(JSON.parse(json.out)).to.deep.include({ id: first.id, type: 'greeting', data: { text: 'hello' } });
+    const only = await run(['tail', 'public/b', '--client', 'reader', '--last-event-id', from, '--count', '1', '--type', 'score.v2'], {
+      env,
+    });
+    expect(only.out).to.match(/^\d+-\d+ score\.v2 \{"n":2\}\n$/);
+  });
+
   it('tail exits 3 when the subscription is refused', async () => {
     const r = await run(['tail', 'users/alice/**', '--client', 'reader'], { env: { NOTIFY_CLIENT_SECRET: SECRET } });
     expect(r.code).to.equal(3);

@@ -144,6 +144,27 @@ describe('stream lifetime: expiry, in-band renewal and revocation', () => {
     await stream.waitFor((e) => e.type === 'token-renewed', 1000);
   });
 
+  it('renews in-band with the notify_at cookie when the Origin is ours, and refuses the cookie from another Origin (csrf_rejected)', async () => {
+    const alice = (await t.login('alice')).access_token;
+    const stream = open(q('users/alice/**'), alice);
+    const connected = data(await stream.waitFor((e) => e.type === 'connected'));
+    await until((claimsOf(alice).iat + 1) * 1000);
+    const fresh = (await t.login('alice')).access_token;
+    const withCookie = (origin: string) =>
+      fetch(`${t.url}${connected.renewUrl}`, { method: 'POST', headers: { cookie: `notify_at=${fresh}`, origin } }).then(readJson);
+
+    const foreign = await withCookie('https://evil.example');
+    expect(foreign.status).to.equal(403);
+    expect(foreign.body.error).to.equal('csrf_rejected');
+    expectResponseMatchesSpec(foreign, 'post', '/events/connections/{connectionId}/token');
+
+    const ours = await withCookie(t.url);
+    expect(ours.status, JSON.stringify(ours.body)).to.equal(200);
+    expectResponseMatchesSpec(ours, 'post', '/events/connections/{connectionId}/token');
+    expect(Date.parse(ours.body.expiresAt)).to.be.greaterThan(Date.parse(connected.expiresAt));
+    await stream.waitFor((e) => e.type === 'token-renewed', 1000);
+  });
+
   it("answers 404 connection_not_found, and leaves the stream alone, when another user's token renews the stream", async () => {
     const alice = (await t.login('alice')).access_token;
     const bob = (await t.login('bob')).access_token;

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -94,5 +94,96 @@ describe('the server process (src/main.ts)', function () {
     } finally {
       run.child.kill('SIGKILL');
     }
+  });
+
+  describe('stops at start with exit code 78 and a message naming the setting and the file', () => {
+    let dir: string;
+    let cert: string;
+    let key: string;
+    let rsaKey: string;
+    before(() => {
+      dir = mkdtempSync(path.join(os.tmpdir(), 'notify-main-files-'));
+      cert = path.join(dir, 'cert.pem');
+      key = path.join(dir, 'key.pem');
+      rsaKey = path.join(dir, 'rsa-key.pem');
+      // An EC (P-256) certificate and its key, and an unrelated RSA key.
+      const subject = ['-subj', '/CN=127.0.0.1', '-days', '1', '-nodes'];
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-keyout', key, '-out', cert, ...subject],
+        {
+          stdio: 'ignore',
+        },
+      );
+      execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', rsaKey], { stdio: 'ignore' });
+      writeFileSync(path.join(dir, 'garbage.pem'), 'this is not PEM\n');
+      mkdirSync(path.join(dir, 'a-directory'));
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    async function refused(env: Record<string, string>, expected: RegExp): Promise<void> {
+      const run = startMain({ DATA_DIR: dataDir, PORT: '0', ...env });
+      try {
+        expect(await run.exited, run.output()).to.equal(78);
+        expect(run.output()).to.match(expected);
+        expect(run.output()).not.to.include('listening');
+      } finally {
+        run.child.kill('SIGKILL');
+      }
+    }
+    const quote = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+    it('a TLS certificate that is not PEM', async () => {
+      const garbage = path.join(dir, 'garbage.pem');
+      await refused({ TLS_CERT_FILE: garbage, TLS_KEY_FILE: key }, new RegExp(`TLS_CERT_FILE: ${quote(garbage)} is not a PEM certificate`));
+    });
+
+    it('a TLS key that is not PEM', async () => {
+      const garbage = path.join(dir, 'garbage.pem');
+      await refused({ TLS_CERT_FILE: cert, TLS_KEY_FILE: garbage }, new RegExp(`TLS_KEY_FILE: ${quote(garbage)} is not a PEM private key`));
+    });
+
+    it('a TLS certificate path that is a directory', async () => {
+      const folder = path.join(dir, 'a-directory');
+      await refused({ TLS_CERT_FILE: folder, TLS_KEY_FILE: key }, new RegExp(`TLS_CERT_FILE: ${quote(folder)} is a directory`));
+    });
+
+    it('a TLS key file that does not exist', async () => {
+      const missing = path.join(dir, 'missing.pem');
+      await refused({ TLS_CERT_FILE: cert, TLS_KEY_FILE: missing }, new RegExp(`TLS_KEY_FILE: ${quote(missing)} does not exist`));
+    });
+
+    it('an EC certificate with an RSA key (a pair that does not match)', async () => {
+      await refused(
+        { TLS_CERT_FILE: cert, TLS_KEY_FILE: rsaKey },
+        new RegExp(
+          `TLS_KEY_FILE: ${quote(rsaKey)} is not the private key of the certificate in TLS_CERT_FILE ${quote(cert)} \\(the key is rsa, the certificate's key is ec\\)`,
+        ),
+      );
+    });
+
+    it('a DATA_DIR that cannot be created (/proc/x), without hanging', async () => {
+      await refused({ DATA_DIR: '/proc/x' }, /configuration error: DATA_DIR: \/proc\/x cannot be created/);
+    });
+
+    it('a signing key that is not PEM, or is a directory', async () => {
+      const file = path.join(dataDir, 'signing-key-ed25519.pem');
+      mkdirSync(dataDir, { recursive: true });
+      writeFileSync(file, '-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n');
+      await refused({}, new RegExp(`DATA_DIR: the signing key ${quote(file)} is not a PEM private key`));
+      expect(readFileSync(file, 'utf8')).to.include('garbage'); // never replaced on our own
+      rmSync(file);
+      mkdirSync(file);
+      await refused({}, new RegExp(`DATA_DIR: the signing key ${quote(file)} is a directory`));
+    });
+
+    it('a user file that is truncated, or of the wrong shape', async () => {
+      const file = path.join(dataDir, 'users.json');
+      mkdirSync(dataDir, { recursive: true });
+      writeFileSync(file, '{"version":1,"accounts":[{"name":"alice","kind":"us');
+      await refused({}, new RegExp(`USERS_FILE: The user store ${quote(file)} is not valid JSON`));
+      writeFileSync(file, JSON.stringify({ version: 1, accounts: { alice: {} } }));
+      await refused({}, new RegExp(`USERS_FILE: The user store ${quote(file)} is not a valid user store at accounts`));
+    });
   });
 });

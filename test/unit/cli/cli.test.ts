@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FileUserStore } from '../../../src/auth/file-user-store.js';
 import { verifyPassword } from '../../../src/auth/password.js';
 import { addClient } from '../../../src/cli/clients-command.js';
@@ -14,6 +15,7 @@ import { addUser } from '../../../src/cli/users-command.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const PASSWORD = 'correct horse battery';
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** A writable that remembers what was written. */
 function capture(): PassThrough & { text(): string } {
@@ -180,12 +182,26 @@ describe('notify CLI (in-process)', () => {
       expect(await verifyPassword(PASSWORD, (await store.get('bob'))!.passwordHash)).to.equal(true);
     });
 
-    it('grants the roles given with --role and -r, warning about ones the role table lacks', async () => {
-      const result = await run(['users', 'add', 'alice', '--role', 'admin', '-r', 'auditor'], `${PASSWORD}\n`);
-      expect(result.code).to.equal(0);
-      expect((await store.get('alice'))?.roles).to.deep.equal(['admin', 'auditor']);
-      expect(result.stderr).to.include('"auditor"');
-      expect(result.stderr).not.to.include('"admin"');
+    it('grants the roles given with --role and -r', async () => {
+      const result = await run(['users', 'add', 'alice', '--role', 'admin', '-r', 'publisher'], `${PASSWORD}\n`);
+      expect(result.code, result.stderr).to.equal(0);
+      expect((await store.get('alice'))?.roles).to.deep.equal(['admin', 'publisher']);
+    });
+
+    it('exits 2 without asking for a password, naming the known roles, when a role is not in the role table', async () => {
+      for (const argv of [
+        ['users', 'add', 'carol', '--role', 'superuser'],
+        ['clients', 'add', 'svc', '--role', 'user', '--role', 'superuser'],
+      ]) {
+        const result = await run(argv, `${PASSWORD}\n`, { tty: true });
+        expect(result.code, argv.join(' ')).to.equal(2);
+        expect(result.stderr).to.include('"superuser"');
+        expect(result.stderr).to.include('user, publisher, admin');
+        expect(result.stderr).not.to.include('password');
+      }
+      await run(['users', 'add', 'alice'], `${PASSWORD}\n`);
+      expect((await run(['users', 'roles', 'alice', 'superuser'])).code).to.equal(2);
+      expect((await store.list()).map((account) => [account.name, account.roles])).to.deep.equal([['alice', ['user']]]);
     });
 
     it('exits 1 without asking for a password when the account exists', async () => {
@@ -361,21 +377,35 @@ describe('notify CLI (spawned)', function () {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function notify(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string; argv: string[] }> {
-    const argv = ['--import', 'tsx', 'src/cli/main.ts', ...args];
+  function notify(
+    args: string[],
+    input: string,
+    options: {
+      cwd?: string;
+      env?: Record<string, string>;
+      /** Hold stdin open until this settles; `opened` is called once the CLI has opened the user file. */
+      gate?: { opened: () => void; release: Promise<void> };
+    } = { env: { DATA_DIR: path.join(dir, 'data') } },
+  ): Promise<{ code: number | null; stdout: string; stderr: string; argv: string[] }> {
+    // tsx by absolute URL, so the CLI can run with any working directory.
+    const argv = ['--import', TSX, path.join(ROOT, 'src/cli/main.ts'), ...args];
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, argv, {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH ?? '', DATA_DIR: path.join(dir, 'data'), SCRYPT_LOG_N: '10' },
+        cwd: options.cwd ?? ROOT,
+        env: { PATH: process.env.PATH ?? '', SCRYPT_LOG_N: '10', ...options.env },
         stdio: ['pipe', 'pipe', 'pipe'],
       });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+        if (stderr.includes('notify: user file ')) options.gate?.opened();
+      });
       child.on('error', reject);
       child.on('close', (code) => resolve({ code, stdout, stderr, argv: child.spawnargs }));
-      child.stdin.end(input);
+      if (options.gate === undefined) child.stdin.end(input);
+      else void options.gate.release.then(() => child.stdin.end(input));
     });
   }
 
@@ -406,4 +436,65 @@ describe('notify CLI (spawned)', function () {
     expect(account.roles).to.deep.equal(['admin']);
     expect(await verifyPassword(PASSWORD, account.passwordHash)).to.equal(true);
   });
+
+  it('says which user file it used, and refuses to create the default ./data of another directory', async () => {
+    const elsewhere = path.join(dir, 'elsewhere');
+    await mkdir(elsewhere);
+    const refused = await notify(['users', 'add', 'eve'], `${PASSWORD}\n`, { cwd: elsewhere });
+    expect(refused.code).to.equal(1);
+    expect(refused.stderr).to.include(`no data directory at ${path.join(elsewhere, 'data')}`);
+    expect(refused.stderr).to.include('--data-dir');
+    expect(await readdir(elsewhere)).to.deep.equal([]);
+
+    const named = await notify(['users', 'add', 'eve', '--data-dir', 'srv'], `${PASSWORD}\n`, { cwd: elsewhere });
+    expect(named.code, named.stderr).to.equal(0);
+    const file = path.join(elsewhere, 'srv', 'users.json');
+    expect(named.stderr).to.equal(`notify: user file ${file} (new, in a new data directory ${path.join(elsewhere, 'srv')})\n`);
+    expect(JSON.parse(await readFile(file, 'utf8')).accounts.map((a: { name: string }) => a.name)).to.deep.equal(['eve']);
+
+    // Run from the server's directory (./data exists), the default is used and named.
+    await rename(path.join(elsewhere, 'srv'), path.join(elsewhere, 'data'));
+    const listed = await notify(['users', 'list', '--json'], '', { cwd: elsewhere });
+    expect(listed.code, listed.stderr).to.equal(0);
+    expect(listed.stderr).to.equal(`notify: user file ${path.join(elsewhere, 'data', 'users.json')}\n`);
+    expect(JSON.parse(listed.stdout).map((a: { name: string }) => a.name)).to.deep.equal(['eve']);
+  });
+
+  it('loses no account when 20 processes add one each at the same moment', async function () {
+    this.timeout(180_000);
+    const count = 20;
+    const env = { DATA_DIR: path.join(dir, 'data') };
+    await mkdir(env.DATA_DIR);
+    // Every process gets its password (and so writes) only once all of them have the user file open.
+    let opened = 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const gate = { opened: () => ++opened === count && release(), release: released };
+    const runs = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        notify(['users', 'add', `user${i}`], `${PASSWORD}\n`, { env, gate: { ...gate, opened: once(gate.opened) } }),
+      ),
+    );
+    const names = JSON.parse(await readFile(path.join(env.DATA_DIR, 'users.json'), 'utf8')).accounts.map((a: { name: string }) => a.name);
+    for (const [i, run] of runs.entries()) {
+      // Each account is there, or its process said so and exited non-zero (a lock timeout).
+      if (names.includes(`user${i}`)) {
+        expect(run.code, run.stderr).to.equal(0);
+      } else {
+        expect(run.code, `user${i} is missing but its process exited 0`).to.equal(1);
+        expect(run.stderr).to.match(/users\.json\.lock is held by .*nothing was changed/);
+      }
+    }
+    expect(names.length).to.be.greaterThan(0);
+  });
 });
+
+function once(fn: () => unknown): () => void {
+  let called = false;
+  return () => {
+    if (!called) {
+      called = true;
+      fn();
+    }
+  };
+}
