@@ -13,6 +13,8 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 export interface HttpTransportOptions {
   /** How host names are resolved before every new connection. Default: the system resolver. */
   readonly resolver?: Resolver;
+  /** Certificates trusted for https targets instead of Node's bundled CAs (a private CA). Default: Node's. */
+  readonly ca?: string | Buffer | ReadonlyArray<string | Buffer>;
 }
 
 /**
@@ -30,7 +32,12 @@ export function createHttpTransport(options: HttpTransportOptions = {}): Webhook
     let agent = agents.get(target.name);
     if (agent === undefined) {
       const settings = { keepAlive: true, maxSockets: target.maxConcurrentRequests, maxFreeSockets: target.maxConcurrentRequests };
-      agent = target.url.protocol === 'https:' ? new https.Agent(settings) : new http.Agent(settings);
+      agent =
+        target.url.protocol === 'https:'
+          ? new https.Agent(
+              options.ca === undefined ? settings : { ...settings, ca: options.ca as string | Buffer | Array<string | Buffer> },
+            )
+          : new http.Agent(settings);
       agents.set(target.name, agent);
     }
     return agent;

@@ -18,6 +18,7 @@ export function retryAfterMs(value: string | undefined, nowMs: number): number |
   if (value === undefined) return undefined;
   const text = value.trim();
   if (/^\d{1,10}$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
+  // IMF-fixdate and the obsolete RFC 850 form end in GMT (asctime is not read); Date.parse alone would read '-5' as a year.
+  const date = /GMT$/.test(text) ? Date.parse(text) : Number.NaN;
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
