@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,33 +8,8 @@ import type { Resolver } from '../../src/webhooks/address-policy.js';
 import { createHttpTransport } from '../../src/webhooks/http-transport.js';
 import { parseWebhookConfig } from '../../src/webhooks/webhook-config.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from '../../src/webhooks/webhook-dispatcher.js';
+import { selfSignedCertificate } from '../helpers/certificates.js';
 import { connected, newSecret } from './webhook-test-kit.js';
-
-/** A throw-away self-signed certificate for `name`, made with the openssl CLI (node:crypto has no X.509 writer). */
-function selfSigned(dir: string, name: string): { cert: Buffer; key: Buffer } {
-  const cert = path.join(dir, `${name}.crt`);
-  const key = path.join(dir, `${name}.key`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-    ].concat(['-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`]),
-    { stdio: 'ignore' },
-  );
-  return { cert: readFileSync(cert), key: readFileSync(key) };
-}
 
 describe('webhook delivery over https to a name resolved by the checked lookup', () => {
   let dir: string;
@@ -47,7 +21,7 @@ describe('webhook delivery over https to a name resolved by the checked lookup',
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'notify-webhook-tls-'));
-    const pair = selfSigned(dir, 'hooks.test');
+    const pair = selfSignedCertificate(dir, 'DNS:hooks.test', 'hooks');
     cert = pair.cert;
     server = https.createServer({ cert: pair.cert, key: pair.key }, (request, response) => {
       received.push(request.headers['webhook-id'] as string);
@@ -112,7 +86,7 @@ describe('webhook delivery over https to a name resolved by the checked lookup',
   });
 
   it('refuses a certificate no trusted CA signed', async () => {
-    dispatcher = start('hooks.test', selfSigned(dir, 'rogue.test').cert);
+    dispatcher = start('hooks.test', selfSignedCertificate(dir, 'DNS:rogue.test', 'rogue').cert);
     dispatcher.enqueue(connected('alice'));
     await waitFor(() => dispatcher!.stats()[0]!.attempts.network_error >= 2, 'two refused handshakes');
     expect(received).to.have.length(0);
