@@ -17,7 +17,7 @@ export const MAX_WEBHOOK_TARGETS = 64;
 
 function problem(ctx: z.RefinementCtx, reason: string, message: string): never {
   ctx.addIssue({ code: 'custom', message, params: { reason } });
-  return z.NEVER as never;
+  return z.NEVER;
 }
 
 const whole = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -191,7 +191,8 @@ export function parseWebhookConfig(raw: unknown): readonly WebhookTarget[] {
     const issue = result.error.issues[0]!;
     const path = [...issue.path];
     if (issue.code === 'unrecognized_keys' && issue.keys.length > 0) path.push(issue.keys[0]!);
-    const reason = issue.code === 'custom' ? String((issue.params as { reason?: unknown } | undefined)?.reason ?? 'invalid') : issue.code;
+    const given = issue.code === 'custom' ? (issue.params as { reason?: unknown } | undefined)?.reason : undefined;
+    const reason = issue.code !== 'custom' ? issue.code : typeof given === 'string' ? given : 'invalid';
     const message = issue.code === 'unrecognized_keys' ? 'is not a known setting' : issue.message;
     const index = path[0] === 'targets' && typeof path[1] === 'number' ? path[1] : undefined;
     const field = index === undefined || path.length <= 2 ? undefined : formatPath(path.slice(2));

@@ -3,7 +3,7 @@ import { AddressRefusedError, addressProblem, checkedLookup, hostProblem, type R
 
 const lookupResult = (resolver: Resolver, allow: boolean, options: { all?: boolean; family?: number } = {}) =>
   new Promise<{ error: unknown; address: unknown; family: unknown }>((resolve) => {
-    checkedLookup(resolver, allow)('hooks.example.com', options as never, (error, address, family) => resolve({ error, address, family }));
+    checkedLookup(resolver, allow)('hooks.example.com', options, (error, address, family) => resolve({ error, address, family }));
   });
 
 describe('addressProblem', () => {
