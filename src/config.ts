@@ -70,7 +70,7 @@ export const SETTINGS = {
   ROLES_FILE: setting(text, {
     defaultText: 'built-in roles',
     description:
-      'JSON `{ "role": { "publish": [selectors], "subscribe": [selectors] } }`. `{sub}` stands for the account name and must be a whole segment. Checked at start: a bad entry stops the server naming `ROLES_FILE` and the entry.',
+      'JSON `{ "role": { "publish": [selectors], "subscribe": [selectors], "presence": [selectors] } }` (`presence`: topics whose presence the role may read without subscribing). `{sub}` stands for the account name and must be a whole segment. Checked at start: a bad entry stops the server naming `ROLES_FILE` and the entry.',
   }),
   LOG_LEVEL: setting(oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), {
     default: 'info',

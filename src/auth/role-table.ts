@@ -32,13 +32,19 @@ const roleSelector = z
     }
   });
 
-/** The role table: role name -> topic selectors it may publish to and subscribe to (`ROLES_FILE`). */
+/**
+ * The role table: role name -> topic selectors it may publish to, subscribe to, and read the
+ * presence of (`ROLES_FILE`). A `presence` grant lets its holder read who is present on the topics
+ * it covers (`GET /presence`, the reconciliation snapshot and open connections) without
+ * subscribing to them: what a service that keeps an application's view of "who is online" needs.
+ */
 export const roleTableSchema = z.record(
   z.string().regex(ROLE_NAME, 'role names are 1 to 32 characters of a-z 0-9 _ -, starting with a letter'),
   z
     .object({
       publish: z.array(roleSelector).max(64).default([]),
       subscribe: z.array(roleSelector).max(64).default([]),
+      presence: z.array(roleSelector).max(64).default([]),
     })
     .strict(),
 );
@@ -47,10 +53,11 @@ export type RoleTable = z.output<typeof roleTableSchema>;
 
 /**
  * The embedded default roles. `{sub}` is the account name, so every account has a private
- * inbox under `users/{sub}/`. Publishers may write to any inbox and to public topics.
+ * inbox under `users/{sub}/`. Publishers may write to any inbox and to public topics; admins may
+ * do anything, reading every topic's presence included.
  */
 export const DEFAULT_ROLES: RoleTable = {
-  user: { publish: [], subscribe: ['users/{sub}/**', 'public/**'] },
-  publisher: { publish: ['public/**', 'users/*/**'], subscribe: ['public/**'] },
-  admin: { publish: ['**'], subscribe: ['**'] },
+  user: { publish: [], subscribe: ['users/{sub}/**', 'public/**'], presence: [] },
+  publisher: { publish: ['public/**', 'users/*/**'], subscribe: ['public/**'], presence: [] },
+  admin: { publish: ['**'], subscribe: ['**'], presence: ['**'] },
 };

@@ -30,6 +30,7 @@ const claims = (subject: string): AccessClaims => ({
   grants: { publish: [], subscribe: ['**'] },
   publish: [],
   subscribe: [parseSelector('**')],
+  presence: [],
 });
 
 async function eventually(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {

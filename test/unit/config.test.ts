@@ -136,7 +136,7 @@ describe('loadConfig', () => {
         return JSON.stringify(table);
       });
       expect(files).to.deep.equal(['/etc/notify/roles.json']);
-      expect(config.roles).to.deep.equal({ reader: { publish: [], subscribe: ['public/**'] } });
+      expect(config.roles).to.deep.equal({ reader: { publish: [], subscribe: ['public/**'], presence: [] } });
     });
 
     it('names the file, the role and the selector in the message when a selector is bad', () => {
