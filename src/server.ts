@@ -1,4 +1,5 @@
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -74,6 +75,8 @@ export interface NotifyServer {
 export async function createNotifyServer(config: Config, deps: { logger: Logger; clock?: () => number }): Promise<NotifyServer> {
   const { logger } = deps;
   const clock = deps.clock ?? Date.now;
+  /** This process in webhooks and connection records. */
+  const instance = `${os.hostname()}/${process.pid}`;
   const lifecycle = new Lifecycle({
     closerTimeoutMs: CLOSE_TIMEOUT_MS,
     onCloseError: (part, error) => logger.warn({ part, err: { message: (error as Error).message } }, 'close failed; going on'),
@@ -111,6 +114,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       () =>
         openBackend(config, {
           clock,
+          instance,
           revocations,
           localStreams: {
             renewIfHeld: (id, claims) => (registry.get(id) === undefined ? undefined : renewConnection(registry, id, claims)),
