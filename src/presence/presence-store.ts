@@ -88,6 +88,12 @@ export interface ConnectionPage {
 }
 
 export interface PresenceStore {
+  /**
+   * True when what this instance holds outlives it under a lease (a shared store): on shutdown its
+   * members' pending leaves are left to the lease, so members who reconnect to another instance
+   * stay present. False on one process: the leaves are told at shutdown, since nobody else will.
+   */
+  readonly leasesOutliveProcess: boolean;
   /** This instance holds `subject` as a member of `topic` (its first stream there, or one back within the leave delay). */
   addMember(topic: string, subject: string): void;
   /** This instance no longer holds `subject` on `topic` (the leave delay has passed). */

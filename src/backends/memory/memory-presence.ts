@@ -25,6 +25,7 @@ function pageOf<V>(map: ReadonlyMap<string, V>, page: PageRequest): { keys: stri
  * as they would from a shared store, never from inside the caller's stack.
  */
 export class MemoryPresence implements PresenceStore {
+  readonly leasesOutliveProcess = false;
   /** topic -> subject -> since (epoch ms). */
   private readonly members_ = new Map<string, Map<string, number>>();
   private readonly occupied = new Set<string>();

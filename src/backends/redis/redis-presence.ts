@@ -202,6 +202,7 @@ interface Entry {
  * it read.
  */
 export class RedisPresence implements PresenceStore {
+  readonly leasesOutliveProcess = true;
   private readonly leaseId = randomBytes(9).toString('base64url');
   private readonly base: string;
   private readonly clock: () => number;
