@@ -25,14 +25,19 @@ import { createEventsRouter } from './http/routes/events.js';
 import { createHealthRouter } from './http/routes/health.js';
 import { createJwksRouter } from './http/routes/jwks.js';
 import { createMetricsRouter } from './http/routes/metrics.js';
+import { createPresenceRouter } from './http/routes/presence.js';
 import { createWebRouter } from './http/routes/web.js';
 import { Lifecycle } from './lifecycle.js';
 import { createMetricsListener } from './metrics/metrics-listener.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
+import { occupancyTracked, PresenceHub } from './presence/presence-hub.js';
 import { DeadlineWheel } from './streams/deadline-wheel.js';
 import { renewConnection } from './streams/renew-connection.js';
 import { SessionRegistry } from './streams/session-registry.js';
 import { loadWebAssets } from './web/assets.js';
+import { createWebhookDispatcher } from './webhooks/webhook-dispatcher.js';
+import { registerWebhookMetrics } from './webhooks/webhook-metrics.js';
+import { systemTimers } from './webhooks/webhook-timers.js';
 
 const SPEC_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi.yaml');
 
@@ -96,7 +101,11 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     });
     const revocations = new RevocationList({ retentionMs: config.jwt.accessTokenTtlMs + config.jwt.clockToleranceMs, clock });
     // Gauges read these at scrape time, never before both exist.
-    const metrics = new ServerMetrics({ openStreams: () => registry.size, historyEvents: () => backend.bus.historySize });
+    const metrics = new ServerMetrics({
+      openStreams: () => registry.size,
+      historyEvents: () => backend.bus.historySize,
+      presenceMembers: () => backend.presence.memberCount(),
+    });
     const registry = await lifecycle.open(
       'stream registry',
       () =>
@@ -106,6 +115,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
           revocations,
           onSessionEnd: (reason) => metrics.streamEnded(reason),
           onRenew: () => metrics.renewed(),
+          // Streams are added only once the server listens, when the hub exists.
+          observers: [{ started: (session) => presence.started(session), ended: (session, reason) => presence.ended(session, reason) }],
         }),
       (opened) => opened.stop(),
     );
@@ -125,6 +136,33 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
               { backend: config.backend.kind, err: { message: error.message, code: (error as NodeJS.ErrnoException).code } },
               'backend',
             ),
+          ),
+        }),
+      (opened) => opened.close(),
+    );
+    // Lifecycle webhooks: never on the stream path's stack (enqueue only queues); at shutdown they get
+    // the grace period to deliver what the closing streams told them.
+    const webhooks = createWebhookDispatcher({ targets: config.webhooks.targets, instance, logger });
+    lifecycle.onClose(
+      'webhook dispatcher',
+      () => webhooks.close({ graceMs: config.streams.shutdownGraceMs }),
+      config.streams.shutdownGraceMs + CLOSE_TIMEOUT_MS,
+    );
+    registerWebhookMetrics(metrics.registry, () => webhooks.stats());
+    const presence = await lifecycle.open(
+      'presence',
+      () =>
+        new PresenceHub({
+          store: backend.presence,
+          policy: config.presence.policy,
+          leaveDelayMs: config.presence.leaveDelayMs,
+          pageSize: config.presence.pageSize,
+          webhooks,
+          tracksOccupancy: occupancyTracked(config.webhooks.targets),
+          clock,
+          timers: systemTimers,
+          onError: rateLimited(BACKEND_ERROR_LOG_INTERVAL_MS, (error) =>
+            logger.warn({ err: { message: error.message } }, 'presence snapshot'),
           ),
         }),
       (opened) => opened.close(),
@@ -187,12 +225,15 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
           maxPendingBytes: config.streams.bufferBytes,
           clock,
           deadlines,
+          onOpen: (session) => presence.open(session),
         },
         limits: config.limits,
         streamBufferBytes: config.streams.bufferBytes,
         renewals: backend.renewals,
         streamSlots: backend.streamSlots,
+        presence: config.presence.policy,
       }),
+      createPresenceRouter({ store: backend.presence, policy: config.presence.policy, authenticate, pageSize: config.presence.pageSize }),
     ];
     const app = createApp({ logger, config, routers, observers: [metrics.observeAuth] });
     const routes = routers.flatMap((router) =>

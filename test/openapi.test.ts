@@ -95,6 +95,11 @@ describe('openapi.yaml', () => {
         'TokenExpiringEventData',
         'TokenRenewedEventData',
         'ClosedEventData',
+        'PresenceSnapshotEventData',
+        'PresenceJoinEventData',
+        'PresenceLeaveEventData',
+        'WebhookBatch',
+        'WebhookEvent',
       ]);
     });
   });
@@ -116,6 +121,9 @@ describe('openapi.yaml', () => {
         'POST /events',
         'GET /events',
         'POST /events/connections/{connectionId}/token',
+        'GET /presence',
+        'GET /presence/topics',
+        'GET /presence/connections',
         'GET /healthz',
         'GET /readyz',
         'GET /openapi.yaml',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { AccessClaims } from '../auth/token-service.js';
+import { BearerError, InvalidRequestError } from '../errors.js';
 import { anyMatches, matches, parseSelector, type Selector } from '../topics/selector.js';
 
 /**
@@ -111,6 +112,31 @@ export class PresencePolicy {
     if (!this.enabled) return [];
     const topics: string[] = [];
     for (const selector of selectors) if (selector.exact && this.ruleFor(selector.source) !== undefined) topics.push(selector.source);
+    return topics;
+  }
+
+  /**
+   * The presence topics whose events a stream gets: with `?presence=true`, every topic it is a
+   * member of (`memberTopics`), each of which its token must be allowed to read.
+   * @param flag the `presence` query parameter as given.
+   * @throws InvalidRequestError (`presence` not `true`/`false`, given twice, or asked for on a stream with no presence topic);
+   *   BearerError (`insufficient_scope`) for a topic whose presence the token may not read.
+   */
+  streamTopics(
+    flag: string | string[] | undefined,
+    claims: Pick<AccessClaims, 'subscribe' | 'presence'>,
+    selectors: readonly Selector[],
+  ): string[] {
+    if (flag === undefined || flag === 'false') return [];
+    if (flag !== 'true') throw new InvalidRequestError('presence: give it once, as true or false.', { field: 'presence' });
+    const topics = this.memberTopics(selectors);
+    if (topics.length === 0) {
+      throw new InvalidRequestError('presence: none of the topics of this stream carries presence (name a presence topic exactly).', {
+        field: 'presence',
+      });
+    }
+    const denied = topics.find((topic) => this.access(claims, topic) !== 'allowed');
+    if (denied !== undefined) throw BearerError.insufficientScope(`This token may not read the presence of ${denied}.`);
     return topics;
   }
 }
