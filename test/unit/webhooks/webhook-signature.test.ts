@@ -27,9 +27,9 @@ describe('webhook signatures (Standard Webhooks v1)', () => {
   let dir: string;
 
   before(async () => {
-    // The README's verification code, exactly as documented: taken from the snippet file and run.
-    const markdown = readFileSync(new URL('../../../src/webhooks/README-snippet.md', import.meta.url), 'utf8');
-    const code = /```js\n([\s\S]*?)```/.exec(markdown)![1]!;
+    // The README's verification code, exactly as documented: taken from README.md and run.
+    const markdown = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const code = /### Verifying webhooks[\s\S]*?```js\n([\s\S]*?)```/.exec(markdown)![1]!;
     expect(code.trim().split('\n').length - 3, 'lines of the function body, besides import and braces').to.be.at.most(5);
     dir = mkdtempSync(path.join(tmpdir(), 'notify-webhook-snippet-'));
     writeFileSync(path.join(dir, 'verify.mjs'), code);
