@@ -15,11 +15,11 @@ import { anyMatches, matches, parseSelector, type Selector } from '../topics/sel
  * - `presence-grant`: only holders of a presence grant (the `presence` selectors of a role): a
  *   service that shows "who is online" where the members themselves may not see each other.
  */
-export const PRESENCE_READERS = ['subscribers', 'presence-grant'] as const;
-export type PresenceReaders = (typeof PRESENCE_READERS)[number];
+const PRESENCE_READERS = ['subscribers', 'presence-grant'] as const;
+type PresenceReaders = (typeof PRESENCE_READERS)[number];
 
 /** Upper bound on rules: each costs a match per exact selector of every stream that opens. */
-export const MAX_PRESENCE_RULES = 256;
+const MAX_PRESENCE_RULES = 256;
 
 export interface PresenceRule {
   readonly selector: Selector;

@@ -11,8 +11,9 @@
  * what its instance holds.
  */
 
-/** Why a member left: her last stream ended (after the leave delay), or her instance stopped renewing its lease. */
-export type MemberRemovedReason = 'left' | 'lease_expired';
+import type { MemberRemovedReason } from '../webhooks/webhook-event.js';
+
+export type { MemberRemovedReason };
 
 interface ChangeOrigin {
   /** When it happened (epoch ms). */

@@ -103,7 +103,7 @@ export function hostProblem(hostname: string, allowPrivateNetwork: boolean): Add
   return undefined;
 }
 
-export interface ResolvedAddress {
+interface ResolvedAddress {
   readonly address: string;
   readonly family: 4 | 6;
 }

@@ -17,7 +17,7 @@ export const ATTEMPT_OUTCOMES = [
   'address_refused',
   'aborted',
 ] as const;
-export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 
 /**
  * What became of events handed to a target: delivered (a 2xx), given up (attempts or age used up,
@@ -25,7 +25,7 @@ export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
  * events go), or dropped at shutdown (still waiting, or enqueued after `close`).
  */
 export const EVENT_OUTCOMES = ['delivered', 'given_up', 'dropped_overflow', 'dropped_shutdown'] as const;
-export type EventOutcome = (typeof EVENT_OUTCOMES)[number];
+type EventOutcome = (typeof EVENT_OUTCOMES)[number];
 
 /** A snapshot of one target, read at scrape time (nothing on the enqueue path does more than add 1). */
 export interface WebhookTargetStats {

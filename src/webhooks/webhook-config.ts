@@ -13,7 +13,7 @@ import { InvalidWebhookSecretError, webhookSigningKey } from './webhook-secret.j
  */
 
 /** Upper bound on targets: each costs a queue, timers and a connection pool. */
-export const MAX_WEBHOOK_TARGETS = 64;
+const MAX_WEBHOOK_TARGETS = 64;
 
 function problem(ctx: z.RefinementCtx, reason: string, message: string): never {
   ctx.addIssue({ code: 'custom', message, params: { reason } });
@@ -131,9 +131,6 @@ const targetSchema = z
   });
 
 const fileSchema = z.object({ targets: z.array(targetSchema).max(MAX_WEBHOOK_TARGETS) }).strict();
-
-/** The raw shape of the configuration file, as written (before defaults). */
-export type WebhookConfigInput = z.input<typeof fileSchema>;
 
 /** One checked target. */
 export interface WebhookTarget {

@@ -1,9 +1,9 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 
 /** At least as long as the HMAC-SHA256 output (RFC 2104 §3); Standard Webhooks asks for 24 bytes at least. */
-export const MIN_WEBHOOK_SECRET_BYTES = 32;
+const MIN_WEBHOOK_SECRET_BYTES = 32;
 /** Standard Webhooks' upper bound for symmetric secrets. */
-export const MAX_WEBHOOK_SECRET_BYTES = 512;
+const MAX_WEBHOOK_SECRET_BYTES = 512;
 /** 32 random bytes hold about 30 distinct values; fewer than 16 means a byte pattern typed or repeated by a person. */
 const MIN_DISTINCT_BYTES = 16;
 /** Standard Webhooks' prefix for a base64 symmetric secret, accepted so one secret string can be pasted on both sides. */

@@ -10,12 +10,12 @@ import { decodeWebhookSecret } from './webhook-secret.js';
  * idempotency key); the timestamp is that of the attempt (against replays).
  */
 
-export const WEBHOOK_ID_HEADER = 'webhook-id';
-export const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
-export const WEBHOOK_SIGNATURE_HEADER = 'webhook-signature';
+const WEBHOOK_ID_HEADER = 'webhook-id';
+const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
+const WEBHOOK_SIGNATURE_HEADER = 'webhook-signature';
 
 /** Standard Webhooks' suggested tolerance between the sender's and the receiver's clocks. */
-export const DEFAULT_TOLERANCE_SECONDS = 300;
+const DEFAULT_TOLERANCE_SECONDS = 300;
 
 function sign(key: KeyObject | Uint8Array, id: string, timestampSeconds: number, body: string | Uint8Array): Buffer {
   return createHmac('sha256', key).update(`${id}.${timestampSeconds}.`).update(body).digest();
