@@ -1,16 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../../src/config.js';
-
-function configError(env: Record<string, string>, readFile: (file: string) => string): ConfigError {
-  try {
-    loadConfig(env, readFile);
-  } catch (error) {
-    expect(error).to.be.instanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
-}
+import { loadConfig } from '../../src/config.js';
+import { configError } from '../helpers/config.js';
 
 const secret = () => randomBytes(32).toString('base64');
 
