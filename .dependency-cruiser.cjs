@@ -4,7 +4,7 @@
 //   composition root (server.ts, app.ts): the only place that picks a backend
 //   http/                      routes and middleware
 //   backends/memory, redis     implementations of backends/backend.ts
-//   auth/ bus/ streams/ metrics/ web/ fs/   the domain
+//   auth/ bus/ streams/ presence/ webhooks/ metrics/ web/ fs/   the domain
 //   topics/ sse/               leaves: pure, import nothing of ours but the error types
 // errors.ts, error-codes.ts, config.ts (types) and lifecycle.ts are shared foundations.
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -35,7 +35,7 @@ module.exports = {
       name: 'domain-stays-down',
       severity: 'error',
       comment: 'The domain never imports routes, the composition root, entry points or backends.',
-      from: { path: '^src/(auth|bus|streams|metrics|web|fs|topics|sse)/' },
+      from: { path: '^src/(auth|bus|streams|presence|webhooks|metrics|web|fs|topics|sse)/' },
       to: { path: '^src/(http/|server\\.ts|app\\.ts|main\\.ts|cli/|cluster-primary\\.ts|backends/)' },
     },
     {

@@ -1,7 +1,10 @@
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { IssuerConfigError, loadIssuersFile, type IssuerConfig } from './auth/issuer-config.js';
 import { DEFAULT_ROLES, roleTableSchema, type RoleTable } from './auth/role-table.js';
+import { PresenceConfigError, PresencePolicy } from './presence/presence-policy.js';
+import { parseWebhookConfig, WebhookConfigError, type WebhookTarget } from './webhooks/webhook-config.js';
 
 /**
  * The whole configuration, parsed and checked once at start (only the entry points read
@@ -71,7 +74,7 @@ export const SETTINGS = {
   ROLES_FILE: setting(text, {
     defaultText: 'built-in roles',
     description:
-      'JSON `{ "role": { "publish": [selectors], "subscribe": [selectors], "delegate": {...}, "permissions": [...] } }`. `{sub}` stands for the account name and must be a whole segment; `delegate` and `permissions` (`manage_accounts`, `revoke_subjects`) are for service clients, see [`docs/integration.md`](docs/integration.md). Checked at start: a bad entry stops the server naming `ROLES_FILE` and the entry.',
+      'JSON `{ "role": { "publish": [selectors], "subscribe": [selectors], "presence": [selectors], "delegate": {...}, "permissions": [...] } }` (`presence`: topics whose presence the role may read without subscribing). `{sub}` stands for the account name and must be a whole segment; `delegate` and `permissions` (`manage_accounts`, `revoke_subjects`) are for service clients, see [`docs/integration.md`](docs/integration.md). Checked at start: a bad entry stops the server naming `ROLES_FILE` and the entry.',
   }),
   ISSUERS_FILE: setting(text, {
     defaultText: 'none',
@@ -204,6 +207,31 @@ export const SETTINGS = {
     description:
       'Events kept for replay over all topics (on Redis, `HISTORY_SIZE` and `HISTORY_MAX_TOPICS` do not apply; `HISTORY_TTL` does).',
   }),
+  PRESENCE_FILE: setting(text, {
+    defaultText: 'no presence',
+    description:
+      'JSON or YAML `{ "topics": [ { "selector": "documents/*", "readers": "subscribers" } ] }`: the topics that carry presence (who is subscribed to them, by account), and who may read it: `subscribers` (whoever may subscribe to the topic or holds a presence grant for it) or `presence-grant` (only a role\'s `presence` grant). The first rule that matches a topic decides. Checked at start: a bad entry stops the server naming `PRESENCE_FILE` and the entry.',
+  }),
+  PRESENCE_LEAVE_DELAY: seconds_(0, 300, {
+    default: '5',
+    description:
+      'How long a member stays present after her last stream on the topic ends: a reconnect within it (on any instance) is no leave and no join, so a network blip or a page reload makes no noise.',
+  }),
+  PRESENCE_LEASE: seconds_(3, 600, {
+    default: '20',
+    description:
+      "With Redis: each instance's members live under a lease it renews every quarter of this. The members of an instance that crashed are removed (once, `lease_expired`) by another instance within 1.1 × this.",
+  }),
+  PRESENCE_PAGE_SIZE: setting(int(1, 1000), {
+    default: '100',
+    description:
+      "Members in a stream's `presence-snapshot` event and in one page of `GET /presence` (the most a page may ask for); the rest by paging.",
+  }),
+  WEBHOOKS_FILE: setting(text, {
+    defaultText: 'no webhooks',
+    description:
+      'JSON or YAML `{ "targets": [ { "url", "events", "secret", "topics"?, ... } ] }`: lifecycle webhooks to your backend (see "Lifecycle webhooks"). Only these URLs are ever called; a URL that is not http(s) or points at a private address without `allowPrivateNetwork` stops the server at start, naming `WEBHOOKS_FILE` and the entry.',
+  }),
   WORKERS: setting(int(1, 256), {
     default: '1',
     description: 'Processes serving `PORT` on this machine (node:cluster); more than one needs `REDIS_URL`.',
@@ -236,7 +264,7 @@ const MIN_HMAC_SECRET_DISTINCT_BYTES = 16;
 /**
  * The schema of the whole configuration: the settings, then the checks that span several of them
  * and the shape the rest of the server reads.
- * @param readFile reads `ROLES_FILE` and `ISSUERS_FILE` (and the key files it names); injected so tests need no file system.
+ * @param readFile reads `ROLES_FILE`, `ISSUERS_FILE` (and the key files it names), `PRESENCE_FILE` and `WEBHOOKS_FILE`; injected so tests need no file system.
  */
 function configSchema(readFile: (file: string) => string) {
   return z.object(SETTINGS).transform((e, ctx) => {
@@ -300,6 +328,30 @@ function configSchema(readFile: (file: string) => string) {
         throw error;
       }
     }
+    let presence = PresencePolicy.NONE;
+    if (e.PRESENCE_FILE !== undefined) {
+      const file = e.PRESENCE_FILE;
+      const raw = readStructured(file, readFile);
+      if (!raw.ok) return fail('PRESENCE_FILE', raw.message);
+      try {
+        presence = PresencePolicy.parse(raw.value);
+      } catch (error) {
+        if (!(error instanceof PresenceConfigError)) throw error;
+        return fail('PRESENCE_FILE', `${file}: ${error.message}`);
+      }
+    }
+    let webhookTargets: readonly WebhookTarget[] = [];
+    if (e.WEBHOOKS_FILE !== undefined) {
+      const file = e.WEBHOOKS_FILE;
+      const raw = readStructured(file, readFile);
+      if (!raw.ok) return fail('WEBHOOKS_FILE', raw.message);
+      try {
+        webhookTargets = parseWebhookConfig(raw.value);
+      } catch (error) {
+        if (!(error instanceof WebhookConfigError)) throw error;
+        return fail('WEBHOOKS_FILE', `${file}: ${error.message}`);
+      }
+    }
 
     const dataDir = path.resolve(e.DATA_DIR);
     return {
@@ -358,6 +410,15 @@ function configSchema(readFile: (file: string) => string) {
         e.REDIS_URL === undefined
           ? { kind: 'memory' as const }
           : { kind: 'redis' as const, url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, streamMaxLen: e.REDIS_STREAM_MAXLEN },
+      /** Who is present on which topics (issue 15): the rules, the debounce, the lease and the page size. */
+      presence: {
+        policy: presence,
+        leaveDelayMs: e.PRESENCE_LEAVE_DELAY,
+        leaseMs: e.PRESENCE_LEASE,
+        pageSize: e.PRESENCE_PAGE_SIZE,
+      },
+      /** Lifecycle webhook targets (`WEBHOOKS_FILE`), checked. */
+      webhooks: { targets: webhookTargets },
       /** Processes serving the port (node:cluster); more than one needs Redis. */
       workers: e.WORKERS,
       /** `GET /metrics`: off, behind a bearer token on the main port, or on a separate address. */
@@ -386,7 +447,7 @@ export class ConfigError extends Error {
 
 /**
  * Parses the environment into a `Config`.
- * @param readFile reads ROLES_FILE; injected so tests need no file system.
+ * @param readFile reads ROLES_FILE, PRESENCE_FILE and WEBHOOKS_FILE; injected so tests need no file system.
  * @throws ConfigError naming the first bad variable.
  */
 export function loadConfig(
@@ -405,6 +466,26 @@ export function loadConfig(
     throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
   }
   return parsed.data;
+}
+
+/**
+ * Reads a configuration file as JSON (`.json`) or YAML (anything else; YAML 1.2 reads JSON too).
+ * The `yaml` parser refuses duplicate keys and caps alias expansion, so a file cannot say two
+ * things at once or grow into a billion laughs.
+ */
+function readStructured(file: string, readFile: (file: string) => string): { ok: true; value: unknown } | { ok: false; message: string } {
+  let text: string;
+  try {
+    text = readFile(file);
+  } catch (error) {
+    return { ok: false, message: `${file} cannot be read (${(error as Error).message})` };
+  }
+  try {
+    return { ok: true, value: file.endsWith('.json') ? JSON.parse(text) : parseYaml(text) };
+  } catch (error) {
+    const kind = file.endsWith('.json') ? 'JSON' : 'YAML';
+    return { ok: false, message: `${file} cannot be read as ${kind} (${(error as Error).message.split('\n')[0]})` };
+  }
 }
 
 function decodeSecret(value: string): Uint8Array {

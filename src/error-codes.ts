@@ -46,6 +46,7 @@ export const ERROR_CODES = [
   { code: 'invalid_event_type', meaning: 'The event type is not 1 to 64 characters of A-Z a-z 0-9 _ . : -.' },
   { code: 'reserved_event_type', meaning: "The event type is one of the server's own stream events (connected, closed, ...)." },
   { code: 'idempotency_key_reused', meaning: 'The idempotency key was already used for a different event.' },
+  { code: 'presence_not_enabled', meaning: 'The topic carries no presence: no rule of PRESENCE_FILE matches it.' },
 
   // Streams and capacity
   { code: 'too_many_streams', meaning: 'This account holds as many open streams as it may (MAX_STREAMS_PER_USER).' },

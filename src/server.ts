@@ -1,4 +1,5 @@
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -28,16 +29,21 @@ import { createEventsRouter } from './http/routes/events.js';
 import { createHealthRouter } from './http/routes/health.js';
 import { createJwksRouter } from './http/routes/jwks.js';
 import { createMetricsRouter } from './http/routes/metrics.js';
+import { createPresenceRouter } from './http/routes/presence.js';
 import { createTicketRouter } from './http/routes/tickets.js';
 import { createWebRouter } from './http/routes/web.js';
 import { createTokenExchange } from './http/token-exchange.js';
 import { Lifecycle } from './lifecycle.js';
 import { createMetricsListener } from './metrics/metrics-listener.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
+import { occupancyTracked, PresenceHub } from './presence/presence-hub.js';
 import { DeadlineWheel } from './streams/deadline-wheel.js';
 import { renewConnection } from './streams/renew-connection.js';
 import { SessionRegistry } from './streams/session-registry.js';
 import { loadWebAssets } from './web/assets.js';
+import { createWebhookDispatcher } from './webhooks/webhook-dispatcher.js';
+import { registerWebhookMetrics } from './webhooks/webhook-metrics.js';
+import { systemTimers } from './webhooks/webhook-timers.js';
 
 const SPEC_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi.yaml');
 
@@ -80,6 +86,8 @@ export interface NotifyServer {
 export async function createNotifyServer(config: Config, deps: { logger: Logger; clock?: () => number }): Promise<NotifyServer> {
   const { logger } = deps;
   const clock = deps.clock ?? Date.now;
+  /** This process in webhooks and connection records. */
+  const instance = `${os.hostname()}/${process.pid}`;
   const lifecycle = new Lifecycle({
     closerTimeoutMs: CLOSE_TIMEOUT_MS,
     onCloseError: (part, error) => logger.warn({ part, err: { message: (error as Error).message } }, 'close failed; going on'),
@@ -112,7 +120,11 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       clock,
     });
     // Gauges read these at scrape time, never before both exist.
-    const metrics = new ServerMetrics({ openStreams: () => registry.size, historyEvents: () => backend.bus.historySize });
+    const metrics = new ServerMetrics({
+      openStreams: () => registry.size,
+      historyEvents: () => backend.bus.historySize,
+      presenceMembers: () => backend.presence.memberCount(),
+    });
     const registry = await lifecycle.open(
       'stream registry',
       () =>
@@ -122,6 +134,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
           revocations,
           onSessionEnd: (reason) => metrics.streamEnded(reason),
           onRenew: () => metrics.renewed(),
+          // Streams are added only once the server listens, when the hub exists.
+          observers: [{ started: (session) => presence.started(session), ended: (session, reason) => presence.ended(session, reason) }],
         }),
       (opened) => opened.stop(),
     );
@@ -130,6 +144,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       () =>
         openBackend(config, {
           clock,
+          instance,
           revocations,
           localStreams: {
             renewIfHeld: (id, claims) => (registry.get(id) === undefined ? undefined : renewConnection(registry, id, claims)),
@@ -140,6 +155,33 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
               { backend: config.backend.kind, err: { message: error.message, code: (error as NodeJS.ErrnoException).code } },
               'backend',
             ),
+          ),
+        }),
+      (opened) => opened.close(),
+    );
+    // Lifecycle webhooks: never on the stream path's stack (enqueue only queues); at shutdown they get
+    // the grace period to deliver what the closing streams told them.
+    const webhooks = createWebhookDispatcher({ targets: config.webhooks.targets, instance, logger });
+    lifecycle.onClose(
+      'webhook dispatcher',
+      () => webhooks.close({ graceMs: config.streams.shutdownGraceMs }),
+      config.streams.shutdownGraceMs + CLOSE_TIMEOUT_MS,
+    );
+    registerWebhookMetrics(metrics.registry, () => webhooks.stats());
+    const presence = await lifecycle.open(
+      'presence',
+      () =>
+        new PresenceHub({
+          store: backend.presence,
+          policy: config.presence.policy,
+          leaveDelayMs: config.presence.leaveDelayMs,
+          pageSize: config.presence.pageSize,
+          webhooks,
+          tracksOccupancy: occupancyTracked(config.webhooks.targets),
+          clock,
+          timers: systemTimers,
+          onError: rateLimited(BACKEND_ERROR_LOG_INTERVAL_MS, (error) =>
+            logger.warn({ err: { message: error.message } }, 'presence snapshot'),
           ),
         }),
       (opened) => opened.close(),
@@ -238,12 +280,15 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
           maxPendingBytes: config.streams.bufferBytes,
           clock,
           deadlines,
+          onOpen: (session) => presence.open(session),
         },
         limits: config.limits,
         streamBufferBytes: config.streams.bufferBytes,
         renewals: backend.renewals,
         streamSlots: backend.streamSlots,
+        presence: config.presence.policy,
       }),
+      createPresenceRouter({ store: backend.presence, policy: config.presence.policy, authenticate, pageSize: config.presence.pageSize }),
     ];
     const app = createApp({ logger, config, routers, observers: [metrics.observeAuth] });
     const routes = routers.flatMap((router) =>

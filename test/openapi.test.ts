@@ -3,6 +3,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { expect } from 'chai';
 import { parse as parseYaml } from 'yaml';
 import { ERROR_CODES } from '../src/error-codes.js';
+import { CONTROL_EVENT_TYPES } from '../src/streams/control-events.js';
 import { parseSelector } from '../src/topics/selector.js';
 import { parseTopic } from '../src/topics/topic.js';
 import {
@@ -19,7 +20,7 @@ import {
 
 /** Routes that are not part of the API proper: they need no error answers. */
 const META_PATHS = new Set(['/healthz', '/readyz', '/openapi.yaml', '/docs', '/']);
-const CONTROL_EVENTS = ['connected', 'reset', 'token-expiring', 'token-renewed', 'closed'];
+const CONTROL_EVENTS: readonly string[] = CONTROL_EVENT_TYPES;
 
 /** The raw document, `$ref`s untouched. */
 const raw = parseYaml(readFileSync(SPEC_PATH, 'utf8')) as Json;
@@ -94,6 +95,11 @@ describe('openapi.yaml', () => {
         'TokenExpiringEventData',
         'TokenRenewedEventData',
         'ClosedEventData',
+        'PresenceSnapshotEventData',
+        'PresenceJoinEventData',
+        'PresenceLeaveEventData',
+        'WebhookBatch',
+        'WebhookEvent',
       ]);
     });
   });
@@ -121,6 +127,9 @@ describe('openapi.yaml', () => {
         'POST /events',
         'GET /events',
         'POST /events/connections/{connectionId}/token',
+        'GET /presence',
+        'GET /presence/topics',
+        'GET /presence/connections',
         'GET /healthz',
         'GET /readyz',
         'GET /openapi.yaml',

@@ -78,9 +78,11 @@ export function externalSubject(payload: unknown, subject: IssuerConfig['subject
 export function externalGrants(payload: unknown, grants: IssuerConfig['grants'], roles: RoleTable, subject: string): TopicGrants {
   const publish = new Set<string>();
   const subscribe = new Set<string>();
+  const presence = new Set<string>();
   const add = (granted: TopicGrants) => {
     for (const selector of granted.publish) publish.add(selector);
     for (const selector of granted.subscribe) subscribe.add(selector);
+    for (const selector of granted.presence ?? []) presence.add(selector);
   };
   if (grants.fixed !== undefined) {
     add({
@@ -100,7 +102,7 @@ export function externalGrants(payload: unknown, grants: IssuerConfig['grants'],
     const claim = claimAt(payload, grants.topicsClaim);
     if (claim !== undefined) add(topicsClaim(claim));
   }
-  return { publish: [...publish], subscribe: [...subscribe] };
+  return { publish: [...publish], subscribe: [...subscribe], ...(presence.size > 0 ? { presence: [...presence] } : {}) };
 }
 
 /** Same bounds as our own `topics` claim (`token-service.ts`). */

@@ -102,12 +102,14 @@ export async function createExternalTokenVerifier(options: {
       let subject: string;
       let publish: Selector[];
       let subscribe: Selector[];
+      let presence: Selector[];
       let grants;
       try {
         subject = externalSubject(payload, config.subject);
         grants = externalGrants(payload, config.grants, options.roles, subject);
         publish = grants.publish.map(compileSelector);
         subscribe = grants.subscribe.map(compileSelector);
+        presence = (grants.presence ?? []).map(compileSelector);
       } catch (error) {
         throw BearerError.invalid(error instanceof ClaimMappingError ? error.reason : 'claims', error);
       }
@@ -124,6 +126,7 @@ export async function createExternalTokenVerifier(options: {
         grants,
         publish,
         subscribe,
+        presence,
         externalIssuer: config.alias,
       };
     },

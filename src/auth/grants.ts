@@ -10,11 +10,13 @@ import type { TopicGrants } from './token-service.js';
 export function resolveGrants(roles: RoleTable, accountRoles: readonly string[], subject: string): TopicGrants {
   const publish = new Set<string>();
   const subscribe = new Set<string>();
+  const presence = new Set<string>();
   for (const role of accountRoles) {
     const entry = Object.hasOwn(roles, role) ? roles[role] : undefined;
     if (entry === undefined) continue;
     for (const selector of entry.publish) publish.add(selector.replaceAll(SUBJECT_PLACEHOLDER, subject));
     for (const selector of entry.subscribe) subscribe.add(selector.replaceAll(SUBJECT_PLACEHOLDER, subject));
+    for (const selector of entry.presence) presence.add(selector.replaceAll(SUBJECT_PLACEHOLDER, subject));
   }
-  return { publish: [...publish], subscribe: [...subscribe] };
+  return { publish: [...publish], subscribe: [...subscribe], presence: [...presence] };
 }

@@ -45,13 +45,20 @@ export const selectorTemplates = z
 const PERMISSIONS = ['manage_accounts', 'revoke_subjects'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-/** The role table: role name -> topic selectors it may publish to and subscribe to (`ROLES_FILE`). */
+/**
+ * The role table: role name -> topic selectors it may publish to, subscribe to, and read the
+ * presence of (`ROLES_FILE`). A `presence` grant lets its holder read who is present on the topics
+ * it covers (`GET /presence`, the reconciliation snapshot and open connections) without
+ * subscribing to them: what a service that keeps an application's view of "who is online" needs.
+ */
 export const roleTableSchema = z.record(
   z.string().regex(ROLE_NAME, 'role names are 1 to 32 characters of a-z 0-9 _ -, starting with a letter'),
   z
     .object({
       publish: selectorTemplates,
       subscribe: selectorTemplates,
+      /** Topics whose presence the role may read (`GET /presence`) without subscribing to them. */
+      presence: selectorTemplates,
       /** What a service client with this role may mint for others by token exchange (`auth/delegation.ts`). */
       delegate: z.object({ publish: selectorTemplates, subscribe: selectorTemplates }).strict().optional(),
       permissions: z.array(z.enum(PERMISSIONS)).max(PERMISSIONS.length).optional(),
@@ -63,10 +70,11 @@ export type RoleTable = z.output<typeof roleTableSchema>;
 
 /**
  * The embedded default roles. `{sub}` is the account name, so every account has a private
- * inbox under `users/{sub}/`. Publishers may write to any inbox and to public topics.
+ * inbox under `users/{sub}/`. Publishers may write to any inbox and to public topics; admins may
+ * do anything, reading every topic's presence included.
  */
 export const DEFAULT_ROLES: RoleTable = {
-  user: { publish: [], subscribe: ['users/{sub}/**', 'public/**'] },
-  publisher: { publish: ['public/**', 'users/*/**'], subscribe: ['public/**'] },
-  admin: { publish: ['**'], subscribe: ['**'] },
+  user: { publish: [], subscribe: ['users/{sub}/**', 'public/**'], presence: [] },
+  publisher: { publish: ['public/**', 'users/*/**'], subscribe: ['public/**'], presence: [] },
+  admin: { publish: ['**'], subscribe: ['**'], presence: ['**'] },
 };

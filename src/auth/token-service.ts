@@ -21,6 +21,8 @@ export const MAX_TOKEN_LENGTH = 8192;
 export interface TopicGrants {
   readonly publish: readonly string[];
   readonly subscribe: readonly string[];
+  /** Topics whose presence the holder may read without subscribing (issue 15); absent from the token when empty. */
+  readonly presence?: readonly string[];
 }
 
 export interface AccessClaims {
@@ -37,6 +39,7 @@ export interface AccessClaims {
   readonly subscribe: readonly Selector[];
   /** The alias of the trusted external issuer that signed the token (issue 10); absent for our own tokens. */
   readonly externalIssuer?: string;
+  readonly presence: readonly Selector[];
 }
 
 interface IssuedAccessToken {
@@ -79,7 +82,7 @@ export interface TokenServiceOptions {
 }
 
 const selectorList = z.array(z.string().max(300)).max(64);
-const grantsClaim = z.object({ publish: selectorList, subscribe: selectorList }).strict();
+const grantsClaim = z.object({ publish: selectorList, subscribe: selectorList, presence: selectorList.optional() }).strict();
 const payloadSchema = z.object({
   // Local accounts, and the namespaced subjects of minted (token exchange) tokens.
   sub: z.string().regex(SUBJECT_NAME),
@@ -152,10 +155,10 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
       const issuedAt = Math.max(now, input.notBefore ?? 0);
       const expiresAt = issuedAt + ttl;
       const tokenId = randomId();
-      const claims: Record<string, unknown> = {
-        client_id: input.clientId,
-        topics: { publish: [...input.grants.publish], subscribe: [...input.grants.subscribe] },
-      };
+      const topics: Record<string, string[]> = { publish: [...input.grants.publish], subscribe: [...input.grants.subscribe] };
+      // Only when there is one, so tokens without a presence grant stay as they were.
+      if (input.grants.presence !== undefined && input.grants.presence.length > 0) topics.presence = [...input.grants.presence];
+      const claims: Record<string, unknown> = { client_id: input.clientId, topics };
       if (input.sessionId !== undefined) claims.sid = input.sessionId;
       const token = await new SignJWT(claims)
         .setProtectedHeader(
@@ -203,9 +206,11 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
       if (claims.iat > now + Math.max(clockTolerance, 1)) throw BearerError.invalid('claim_iat');
       let publish: Selector[];
       let subscribe: Selector[];
+      let presence: Selector[];
       try {
         publish = claims.topics.publish.map(compileSelector);
         subscribe = claims.topics.subscribe.map(compileSelector);
+        presence = (claims.topics.presence ?? []).map(compileSelector);
       } catch (error) {
         throw BearerError.invalid('claims', error);
       }
@@ -219,6 +224,7 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
         grants: claims.topics,
         publish,
         subscribe,
+        presence,
       };
     },
 

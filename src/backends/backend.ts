@@ -4,6 +4,7 @@ import type { RevocationList } from '../auth/revocations.js';
 import type { TicketStore } from '../auth/ticket-store.js';
 import type { AccessClaims } from '../auth/token-service.js';
 import type { EventBus } from '../bus/event-bus.js';
+import type { PresenceStore } from '../presence/presence-store.js';
 import type { RenewalAnswer } from '../streams/renew-connection.js';
 
 /**
@@ -29,6 +30,8 @@ export interface Backend {
   readonly renewals: RenewalForwarder;
   /** One-time browser tickets (token exchange): redeemable once, on any instance. */
   readonly tickets: TicketStore;
+  /** Who is present on which topic, topic occupancy and open connections, over every instance (issue 15). */
+  readonly presence: PresenceStore;
   /** `undefined` while the backend can serve, else why not (for `/readyz`). */
   unavailableReason(): string | undefined;
   /** Drops expired state (history past its TTL, spent refresh-token families); the server runs it on a timer. */
@@ -40,6 +43,8 @@ export interface Backend {
 /** What a backend is given when it opens. */
 export interface BackendDeps {
   readonly clock: () => number;
+  /** This process's name in connection records and webhooks (host and process id). */
+  readonly instance: string;
   /**
    * The in-process deny-list. A backend shared by several instances carries revocations between
    * them: local ones out, remote ones in (`RevocationList.applyRemote`).

@@ -7,6 +7,8 @@ export interface MetricSources {
   readonly openStreams: () => number;
   /** Events held in replay history (`MemoryBus.historySize`). */
   readonly historyEvents: () => number;
+  /** Members over all presence topics and instances (the backend's presence store; read at scrape time). */
+  readonly presenceMembers: () => Promise<number>;
 }
 
 /**
@@ -41,6 +43,20 @@ export class ServerMetrics {
       registers,
       collect() {
         this.set(sources.historyEvents());
+      },
+    });
+    new Gauge({
+      name: 'notify_presence_members',
+      help: 'Members (a subject on a presence topic, however many streams) over all topics and instances: every instance reports the same value.',
+      registers,
+      async collect() {
+        // A store that cannot be read gives NaN (no value) for this scrape, never a made-up 0 or a failed scrape
+        // (prom-client writes it `Nan`, which Prometheus reads, as Go's ParseFloat, case-insensitively).
+        try {
+          this.set(await sources.presenceMembers());
+        } catch {
+          this.set(Number.NaN);
+        }
       },
     });
     this.#published = new Counter({

@@ -5,7 +5,16 @@ import { frameEvent } from '../sse/frame.js';
  * Last-Event-ID (except `reset`, which moves it forward on purpose). Publishers may not use these
  * names as event types, so a publisher cannot forge them.
  */
-export const CONTROL_EVENT_TYPES = Object.freeze(['connected', 'reset', 'token-expiring', 'token-renewed', 'closed'] as const);
+export const CONTROL_EVENT_TYPES = Object.freeze([
+  'connected',
+  'reset',
+  'token-expiring',
+  'token-renewed',
+  'closed',
+  'presence-snapshot',
+  'presence-join',
+  'presence-leave',
+] as const);
 
 export type CloseReason = 'token_expired' | 'revoked' | 'insufficient_scope' | 'replay_unavailable' | 'shutdown';
 
@@ -41,6 +50,33 @@ export function renewedEvent(expiresAt: number): string {
 
 export function closedEvent(reason: CloseReason): string {
   return frameEvent({ event: 'closed', data: JSON.stringify({ reason }) });
+}
+
+/** One member as presence events show her: the account and when she came (RFC 3339). */
+export interface PresenceMember {
+  readonly subject: string;
+  readonly since: string;
+}
+
+/**
+ * The members of a presence topic when a stream that asked for presence opens: at most
+ * `PRESENCE_PAGE_SIZE` of them; `next` says where `GET /presence` goes on when there are more.
+ */
+export function presenceSnapshotEvent(data: {
+  topic: string;
+  count: number;
+  members: readonly PresenceMember[];
+  next: string | undefined;
+}): string {
+  return frameEvent({ event: 'presence-snapshot', data: JSON.stringify(data) });
+}
+
+export function presenceJoinEvent(topic: string, subject: string, sinceMs: number): string {
+  return frameEvent({ event: 'presence-join', data: JSON.stringify({ topic, subject, since: new Date(sinceMs).toISOString() }) });
+}
+
+export function presenceLeaveEvent(topic: string, subject: string, reason: string): string {
+  return frameEvent({ event: 'presence-leave', data: JSON.stringify({ topic, subject, reason }) });
 }
 
 /** Epoch seconds (a JWT `exp`) as an ISO 8601 string. */

@@ -14,6 +14,14 @@ export interface SessionRegistryOptions {
   readonly onSessionEnd?: (reason: SessionEndReason) => void;
   /** Told once per in-band renewal (metrics). */
   readonly onRenew?: () => void;
+  /** Told when each stream is added and when it ends (presence, lifecycle webhooks). */
+  readonly observers?: readonly SessionObserver[];
+}
+
+/** Hears of every stream of the process: once when it is added, once when it ends. Must not throw. */
+export interface SessionObserver {
+  started(session: SubscriberSession): void;
+  ended(session: SubscriberSession, reason: SessionEndReason): void;
 }
 
 const HEARTBEAT = Buffer.from(frameComment(), 'utf8');
@@ -71,10 +79,12 @@ export class SessionRegistry {
   add(session: SubscriberSession): void {
     this.sessions.set(session.id, session);
     this.index(session, session.tokenClaims);
+    for (const observer of this.options.observers ?? []) observer.started(session);
     session.onEnd((reason) => {
       this.sessions.delete(session.id);
       this.unindex(session, session.tokenClaims);
       this.options.onSessionEnd?.(reason);
+      for (const observer of this.options.observers ?? []) observer.ended(session, reason);
     });
   }
 

@@ -22,6 +22,8 @@ export interface SessionSettings {
   readonly clock: () => number;
   /** The shared timer for token-expiry warnings and expiry (one per server, not one per stream). */
   readonly deadlines: DeadlineWheel;
+  /** Told once the head and `connected` are written: where a stream that asked for presence events starts getting them. */
+  readonly onOpen?: (session: SubscriberSession) => void;
 }
 
 /**
@@ -69,6 +71,8 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
     claims: AccessClaims,
     readonly selectors: readonly Selector[],
     private readonly settings: SessionSettings,
+    /** Presence topics whose events this stream asked for (`?presence=true`). */
+    readonly presenceTopics: readonly string[] = [],
   ) {
     this.claims = claims;
     stream.onEnd((reason) => this.finish(reason));
@@ -108,6 +112,7 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
       }),
     );
     this.armTimers();
+    this.settings.onOpen?.(this);
     if (lastEventId !== undefined && !(await this.catchUp(bus, lastEventId))) return;
     const waiting = this.pending ?? [];
     this.pending = undefined;
@@ -171,6 +176,11 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
       this.floor = undefined;
     }
     this.stream.write(event.frame);
+  }
+
+  /** Writes a control frame that is not the session's own (presence events, serialised once for every watcher). */
+  sendControl(frame: string): void {
+    this.stream.write(frame);
   }
 
   /** Writes a shared heartbeat frame. */

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -8,38 +7,9 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { expect } from 'chai';
 import { setCookies } from '../helpers/auth.js';
+import { selfSignedCertificate } from '../helpers/certificates.js';
 import { PASSWORD, startServer, type TestServer } from '../helpers/server.js';
 import { parseAnswer } from './attack-kit.js';
-
-/** A throw-away self-signed certificate for 127.0.0.1, made with the openssl CLI (node:crypto has no X.509 writer). */
-function selfSigned(dir: string): { cert: string; key: string } {
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
-}
 
 interface H2Answer {
   status: number;
@@ -84,7 +54,7 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
   before(async function () {
     this.timeout(20_000);
     dir = mkdtempSync(path.join(os.tmpdir(), 'notify-tls-'));
-    const { cert, key } = selfSigned(dir);
+    const { certFile: cert, keyFile: key } = selfSignedCertificate(dir, 'IP:127.0.0.1,DNS:localhost');
     ca = readFileSync(cert);
     t = await startServer({
       TLS_CERT_FILE: cert,

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
@@ -6,6 +5,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../helpers/browser.js';
+import { selfSignedCertificate } from '../helpers/certificates.js';
 import { PASSWORD, startServer, type TestServer } from '../helpers/server.js';
 
 /** POSTs JSON over HTTPS, trusting only the test's own certificate. */
@@ -41,31 +41,7 @@ describe('in Chromium over HTTPS with HTTP/2', function () {
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'notify-h2-browser-'));
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { certFile: cert, keyFile: key } = selfSignedCertificate(dir, 'IP:127.0.0.1');
     ca = readFileSync(cert);
     t = await startServer({ TLS_CERT_FILE: cert, TLS_KEY_FILE: key, MAX_STREAMS_PER_USER: '16' });
     origin = `https://127.0.0.1:${new URL(t.url).port}`;

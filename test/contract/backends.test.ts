@@ -2,10 +2,16 @@ import { openMemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { openRedisBackend } from '../../src/backends/redis/redis-backend.js';
 import { loadConfig } from '../../src/config.js';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
-import { backendContract, CONTRACT_MAX_STREAMS_PER_USER } from './backend.contract.js';
+import { backendContract, CONTRACT_MAX_STREAMS_PER_USER, CONTRACT_PRESENCE_LEASE_MS } from './backend.contract.js';
 
 // Both backends read the shipped defaults, as the server would, with a small stream-slot limit.
-const settings = (env: Record<string, string> = {}) => loadConfig({ MAX_STREAMS_PER_USER: String(CONTRACT_MAX_STREAMS_PER_USER), ...env });
+const settings = (env: Record<string, string> = {}) =>
+  loadConfig({
+    MAX_STREAMS_PER_USER: String(CONTRACT_MAX_STREAMS_PER_USER),
+    PRESENCE_LEASE: String(CONTRACT_PRESENCE_LEASE_MS / 1000),
+    PRESENCE_LEAVE_DELAY: '0',
+    ...env,
+  });
 
 backendContract('memory', false, () => ({
   open: async (deps) => openMemoryBackend(settings(), deps),

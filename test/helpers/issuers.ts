@@ -45,9 +45,14 @@ export async function startServerWithIssuers(
  * accounts and revoke subjects.
  */
 export const DELEGATION_ROLES: Config['roles'] = {
-  user: { publish: [], subscribe: ['users/{sub}/**', 'public/**'] },
-  publisher: { publish: ['public/**', 'users/*/**'], subscribe: ['public/**'] },
-  admin: { publish: ['**'], subscribe: ['**'] },
-  app: { publish: ['users/*/**', 'public/**'], subscribe: [], delegate: { publish: [], subscribe: ['users/{sub}/**', 'public/**'] } },
-  ops: { publish: [], subscribe: [], permissions: ['manage_accounts', 'revoke_subjects'] },
+  user: { publish: [], subscribe: ['users/{sub}/**', 'public/**'], presence: [] },
+  publisher: { publish: ['public/**', 'users/*/**'], subscribe: ['public/**'], presence: [] },
+  admin: { publish: ['**'], subscribe: ['**'], presence: [] },
+  app: {
+    publish: ['users/*/**', 'public/**'],
+    subscribe: [],
+    presence: [],
+    delegate: { publish: [], subscribe: ['users/{sub}/**', 'public/**'] },
+  },
+  ops: { publish: [], subscribe: [], presence: [], permissions: ['manage_accounts', 'revoke_subjects'] },
 };

@@ -51,7 +51,7 @@ export function openApiSpec(): Json {
 }
 
 /** An Ajv instance for OpenAPI 3.1 schemas (JSON Schema 2020-12 plus the OpenAPI keywords). */
-function createSpecAjv(): InstanceType<Ajv2020Class> {
+export function createSpecAjv(): InstanceType<Ajv2020Class> {
   const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, allowUnionTypes: true });
   addFormats(ajv);
   // OpenAPI 3.1 Schema Object keywords that are annotations, not assertions.

@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino';
 import { hashPassword } from '../../src/auth/password.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createNotifyServer, type NotifyServer } from '../../src/server.js';
+import { CONTROL_EVENT_TYPES } from '../../src/streams/control-events.js';
 import { deleteKeys } from './redis.js';
 
 /** Cheap scrypt for tests: the cost parameter is read from each stored hash, so production code paths are unchanged. */
@@ -125,7 +126,7 @@ export interface StreamClient {
   close(): void;
 }
 
-const SERVER_EVENTS = ['connected', 'reset', 'token-expiring', 'token-renewed', 'closed'];
+const SERVER_EVENTS: readonly string[] = CONTROL_EVENT_TYPES;
 
 /**
  * Opens a stream with the real `eventsource` client. `token` may be a function: it is called on

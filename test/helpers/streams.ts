@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { expect } from 'chai';
+import { CONTROL_EVENT_TYPES } from '../../src/streams/control-events.js';
 import type { ResponseLike } from './openapi.js';
 import { delay, postJson, type StreamClient } from './server.js';
 
@@ -60,7 +61,7 @@ export async function publish(baseUrl: string, token: string, body: Record<strin
 
 /** The events of a `StreamClient` that are not the server's control events. */
 export function publishedEvents(stream: StreamClient) {
-  const control = new Set(['connected', 'reset', 'token-expiring', 'token-renewed', 'closed']);
+  const control = new Set<string>(CONTROL_EVENT_TYPES);
   return stream.events.filter((event) => !control.has(event.type));
 }
 

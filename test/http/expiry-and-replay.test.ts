@@ -43,7 +43,7 @@ describe('stream lifetime: expiry, in-band renewal and revocation', () => {
       ...c,
       jwt: { ...c.jwt, accessTokenTtlMs: 3000, clockToleranceMs: 0 },
       streams: { ...c.streams, expiryWarningMs: 2000 },
-      roles: { ...c.roles, narrow: { publish: [], subscribe: ['public/**'] } },
+      roles: { ...c.roles, narrow: { publish: [], subscribe: ['public/**'], presence: [] } },
     }));
     await t.addAccount('alice', ['user']);
     await t.addAccount('bob', ['user']);

@@ -94,10 +94,21 @@ describe('GET /metrics', () => {
   });
 
   it('counts a slow-consumer disconnect once per stream (the registry reports stream ends)', async () => {
-    const metrics = new ServerMetrics({ openStreams: () => 0, historyEvents: () => 0 });
+    const metrics = new ServerMetrics({ openStreams: () => 0, historyEvents: () => 0, presenceMembers: async () => 0 });
     metrics.streamEnded('client_gone');
     metrics.streamEnded('slow_consumer');
     expect(sample(await metrics.metrics(), 'notify_slow_consumer_disconnects_total')).to.equal(1);
+  });
+
+  it('reports the presence gauge as NaN when the store cannot be read, and the scrape still answers', async () => {
+    const metrics = new ServerMetrics({
+      openStreams: () => 0,
+      historyEvents: () => 0,
+      presenceMembers: () => Promise.reject(new Error('redis down')),
+    });
+    const text = await metrics.metrics();
+    expect(text).to.contain('notify_open_streams 0');
+    expect(text).to.match(/^notify_presence_members nan$/im);
   });
 
   it('refuses to start with METRICS=token and no (or a short) METRICS_TOKEN, naming the variable', () => {

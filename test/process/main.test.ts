@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,6 +67,35 @@ describe('the server process (src/main.ts)', function () {
     const run = startMain({ DATA_DIR: dataDir, JWT_ALG: 'HS256', JWT_SECRET: 'c2hvcnQtc2VjcmV0' });
     expect(await run.exited).to.equal(78);
     expect(run.output()).to.match(/JWT_SECRET/);
+  });
+
+  describe('refuses to start with exit code 78 naming the file and the entry (issue 15)', () => {
+    const file = (name: string, content: string) => {
+      const where = path.join(path.dirname(dataDir), name);
+      writeFileSync(where, content);
+      return where;
+    };
+    const target = (url: string) =>
+      `targets:\n  - url: ${url}\n    events: [connected]\n    secret: ${randomBytes(32).toString('base64')}\n`;
+
+    for (const [when, url] of [
+      ['a webhook URL is not http(s)', 'ftp://hooks.example.com/notify'],
+      ['a webhook URL points at a private address without allowPrivateNetwork', 'http://10.1.2.3/notify'],
+    ] as const) {
+      it(`when ${when}`, async () => {
+        const webhooks = file('webhooks.yaml', target(url));
+        const run = startMain({ DATA_DIR: dataDir, WEBHOOKS_FILE: webhooks });
+        expect(await run.exited).to.equal(78);
+        expect(run.output()).to.include(`configuration error: WEBHOOKS_FILE: ${webhooks}: targets[0].url`);
+      });
+    }
+
+    it('when a presence rule is bad', async () => {
+      const presence = file('presence.json', JSON.stringify({ topics: [{ selector: 'documents/*' }, { selector: 'a/**/b' }] }));
+      const run = startMain({ DATA_DIR: dataDir, PRESENCE_FILE: presence });
+      expect(await run.exited).to.equal(78);
+      expect(run.output()).to.include(`configuration error: PRESENCE_FILE: ${presence}: topics[1].selector`);
+    });
   });
 
   it('creates its data directory and key on first start, and on SIGTERM ends streams with a closed event and exits 0', async () => {

@@ -1,17 +1,8 @@
 import { expect } from 'chai';
 import path from 'node:path';
 import { DEFAULT_ROLES } from '../../src/auth/role-table.js';
-import { ConfigError, loadConfig } from '../../src/config.js';
-
-function configError(env: Record<string, string>, readFile?: (file: string) => string): ConfigError {
-  try {
-    loadConfig(env, readFile);
-  } catch (error) {
-    expect(error).to.be.instanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
-}
+import { loadConfig } from '../../src/config.js';
+import { configError } from '../helpers/config.js';
 
 // 32 distinct bytes: a secret of one repeated byte is refused as not random (config.ts).
 const SECRET_32_BYTES = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff));
@@ -136,7 +127,7 @@ describe('loadConfig', () => {
         return JSON.stringify(table);
       });
       expect(files).to.deep.equal(['/etc/notify/roles.json']);
-      expect(config.roles).to.deep.equal({ reader: { publish: [], subscribe: ['public/**'] } });
+      expect(config.roles).to.deep.equal({ reader: { publish: [], subscribe: ['public/**'], presence: [] } });
     });
 
     it('names the file, the role and the selector in the message when a selector is bad', () => {

@@ -4,6 +4,7 @@ import type { Config } from '../../config.js';
 import { NotFoundError } from '../../errors.js';
 import type { Backend, BackendDeps } from '../backend.js';
 import { MemoryBus } from './memory-bus.js';
+import { MemoryPresence } from './memory-presence.js';
 import { MemoryRefreshTokenStore } from './memory-refresh-token-store.js';
 import { MemoryStreamSlots } from './memory-stream-slots.js';
 import { MemoryTicketStore } from './memory-ticket-store.js';
@@ -22,7 +23,7 @@ export const memoryAttemptCounters: AttemptCounterFactory = (name, points, windo
  * revocations have nowhere to travel and a renewal for a stream this process does not hold can
  * only be answered 404.
  */
-export function openMemoryBackend(settings: MemoryBackendSettings, deps: Pick<BackendDeps, 'clock' | 'onDispatch'>): Backend {
+export function openMemoryBackend(settings: MemoryBackendSettings, deps: Pick<BackendDeps, 'clock' | 'instance' | 'onDispatch'>): Backend {
   const bus = new MemoryBus({
     historySize: settings.history.size,
     historyTtlMs: settings.history.ttlMs,
@@ -49,6 +50,7 @@ export function openMemoryBackend(settings: MemoryBackendSettings, deps: Pick<Ba
         throw new NotFoundError('No open stream with this id for this account.', 'connection_not_found');
       },
     },
+    presence: new MemoryPresence({ clock: deps.clock, instance: deps.instance }),
     unavailableReason: () => undefined,
     async sweep() {
       await bus.sweep();

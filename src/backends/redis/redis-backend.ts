@@ -6,6 +6,7 @@ import { Lifecycle } from '../../lifecycle.js';
 import type { Backend, BackendDeps } from '../backend.js';
 import { connectRedis } from './connect.js';
 import { RedisBus } from './redis-bus.js';
+import { openRedisPresence } from './redis-presence.js';
 import { RedisRefreshTokenStore } from './redis-refresh-token-store.js';
 import { RedisStreamSlots } from './redis-stream-slots.js';
 import { RedisTicketStore } from './redis-ticket-store.js';
@@ -14,7 +15,7 @@ import { RenewalRelay } from './renewal-relay.js';
 import { RevocationRelay } from './revocation-relay.js';
 
 /** The settings the Redis backend reads. */
-export type RedisBackendSettings = Pick<Config, 'history' | 'refreshToken'> & {
+export type RedisBackendSettings = Pick<Config, 'history' | 'refreshToken' | 'presence'> & {
   readonly streams: Pick<Config['streams'], 'maxStreamsPerUser'>;
   readonly redis: Extract<Config['backend'], { kind: 'redis' }>;
 };
@@ -25,8 +26,9 @@ const CLOSE_TIMEOUT_MS = 2000;
 /**
  * Every piece of shared state in Redis, for any number of instances (docs/architecture.md): the
  * event bus (a command and a tail connection), refresh-token families, login counters and stream
- * slots (one shared command connection), the revocation relay (its own tail) and renewal
- * forwarding (a pub/sub connection). Five connections in all.
+ * slots (one shared command connection), the revocation relay (its own tail), renewal
+ * forwarding (a pub/sub connection) and presence (the shared command connection and its own
+ * tail). Six connections in all.
  * @throws Error naming the URL when Redis cannot be reached: the server refuses to start. What
  *   was already connected is closed again.
  */
@@ -103,6 +105,11 @@ export async function openRedisBackend(settings: RedisBackendSettings, deps: Bac
       },
       (relay) => relay.stop(),
     );
+    const presence = await lifecycle.open(
+      'presence',
+      () => openRedisPresence({ url, commands, keyPrefix, ...settings.presence, instance: deps.instance, onError: deps.onError }),
+      (opened) => opened.stop(),
+    );
     return {
       bus,
       refreshTokens,
@@ -110,6 +117,7 @@ export async function openRedisBackend(settings: RedisBackendSettings, deps: Bac
       tickets: new RedisTicketStore(commands, keyPrefix),
       streamSlots,
       renewals,
+      presence,
       unavailableReason: () => bus.unavailableReason ?? (commands.status === 'ready' ? undefined : `redis ${commands.status}`),
       async sweep() {
         await bus.sweep();

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { RenewalForwarder, StreamSlots } from '../../backends/backend.js';
 import type { EventBus } from '../../bus/event-bus.js';
 import { AppError, BearerError, InvalidRequestError } from '../../errors.js';
+import type { PresencePolicy } from '../../presence/presence-policy.js';
 import { SseStream } from '../../sse/sse-stream.js';
 import { CONTROL_EVENT_TYPES } from '../../streams/control-events.js';
 import type { SessionRegistry } from '../../streams/session-registry.js';
@@ -25,6 +26,8 @@ export interface EventsRouterDeps {
   readonly renewals: RenewalForwarder;
   /** Per-account stream slots (the backend's: `MAX_STREAMS_PER_USER` over every instance). */
   readonly streamSlots: StreamSlots;
+  /** Which topics carry presence, and whose events a stream may ask for (`?presence=true`). */
+  readonly presence: Pick<PresencePolicy, 'streamTopics'>;
 }
 
 /** The SSE `event:` field: a short token, no line breaks or other controls that could forge fields. */
@@ -114,6 +117,7 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     // All or nothing: one selector the token does not cover refuses the stream.
     const denied = selectors.find((selector) => !coveredByAny(claims.subscribe, selector));
     if (denied !== undefined) throw BearerError.insufficientScope(`This token may not subscribe to ${denied.source}.`);
+    const presenceTopics = deps.presence.streamTopics(ctx.query.presence, claims, selectors);
 
     const lastEventId = readLastEventId(ctx.get('last-event-id'), ctx.query.lastEventId);
 
@@ -125,7 +129,7 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
       deps.streamSlots.release(claims.subject, id);
       return;
     }
-    const session = new SubscriberSession(id, stream, claims, selectors, deps.session);
+    const session = new SubscriberSession(id, stream, claims, selectors, deps.session, presenceTopics);
     session.onEnd(() => deps.streamSlots.release(claims.subject, id));
     deps.registry.add(session);
     await session.start(deps.bus, lastEventId);

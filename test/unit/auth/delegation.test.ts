@@ -6,10 +6,15 @@ import { OAuthError } from '../../../src/errors.js';
 import { errorOf } from '../../helpers/errors.js';
 
 const roles: RoleTable = {
-  user: { publish: [], subscribe: ['users/{sub}/**'] },
-  app: { publish: [], subscribe: [], delegate: { publish: ['users/{sub}/outbox'], subscribe: ['users/{sub}/**', 'public/**'] } },
-  ops: { publish: [], subscribe: [], permissions: ['manage_accounts'] },
-  audit: { publish: [], subscribe: [], permissions: ['revoke_subjects'] },
+  user: { publish: [], subscribe: ['users/{sub}/**'], presence: [] },
+  app: {
+    publish: [],
+    subscribe: [],
+    presence: [],
+    delegate: { publish: ['users/{sub}/outbox'], subscribe: ['users/{sub}/**', 'public/**'] },
+  },
+  ops: { publish: [], subscribe: [], presence: [], permissions: ['manage_accounts'] },
+  audit: { publish: [], subscribe: [], presence: [], permissions: ['revoke_subjects'] },
 };
 
 describe('delegation', () => {
@@ -81,6 +86,7 @@ describe('delegation', () => {
       expect(config.roles.app).to.deep.equal({
         publish: [],
         subscribe: [],
+        presence: [],
         delegate: { publish: [], subscribe: ['users/{sub}/**'] },
         permissions: ['revoke_subjects'],
       });

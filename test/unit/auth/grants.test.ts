@@ -3,9 +3,10 @@ import { resolveGrants } from '../../../src/auth/grants.js';
 import { DEFAULT_ROLES, roleTableSchema, type RoleTable } from '../../../src/auth/role-table.js';
 
 const ROLES: RoleTable = {
-  user: { publish: [], subscribe: ['users/{sub}/**', 'public/**'] },
-  publisher: { publish: ['public/**', 'users/*/**'], subscribe: ['public/**'] },
-  echo: { publish: ['users/{sub}/outbox'], subscribe: ['rooms/{sub}/{sub}'] },
+  user: { publish: [], subscribe: ['users/{sub}/**', 'public/**'], presence: [] },
+  publisher: { publish: ['public/**', 'users/*/**'], subscribe: ['public/**'], presence: [] },
+  echo: { publish: ['users/{sub}/outbox'], subscribe: ['rooms/{sub}/{sub}'], presence: ['rooms/{sub}/*'] },
+  watcher: { publish: [], subscribe: [], presence: ['documents/**', 'documents/**'] },
 };
 
 describe('resolveGrants', () => {
@@ -13,7 +14,12 @@ describe('resolveGrants', () => {
     expect(resolveGrants(ROLES, ['user'], 'alice')).to.deep.equal({
       publish: [],
       subscribe: ['users/alice/**', 'public/**'],
+      presence: [],
     });
+  });
+
+  it('resolves presence grants like the others: {sub} expanded, each selector once', () => {
+    expect(resolveGrants(ROLES, ['echo', 'watcher'], 'bob').presence).to.deep.equal(['rooms/bob/*', 'documents/**']);
   });
 
   it('expands every {sub} when a selector has more than one', () => {
@@ -28,12 +34,12 @@ describe('resolveGrants', () => {
 
   it('grants nothing for unknown roles and for prototype property names', () => {
     const names = ['nope', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'prototype'];
-    expect(resolveGrants(ROLES, names, 'alice')).to.deep.equal({ publish: [], subscribe: [] });
+    expect(resolveGrants(ROLES, names, 'alice')).to.deep.equal({ publish: [], subscribe: [], presence: [] });
     expect(resolveGrants(ROLES, ['constructor', 'user', '__proto__'], 'alice').subscribe).to.deep.equal(['users/alice/**', 'public/**']);
   });
 
   it('grants nothing when the account has no roles', () => {
-    expect(resolveGrants(ROLES, [], 'alice')).to.deep.equal({ publish: [], subscribe: [] });
+    expect(resolveGrants(ROLES, [], 'alice')).to.deep.equal({ publish: [], subscribe: [], presence: [] });
   });
 });
 
@@ -60,6 +66,9 @@ describe('roleTableSchema', () => {
     });
     it(`refuses a table where ${when} in subscribe`, () => {
       expect(valid({ bad: { publish: [], subscribe: [selector] } })).to.equal(false);
+    });
+    it(`refuses a table where ${when} in presence`, () => {
+      expect(valid({ bad: { presence: [selector] } })).to.equal(false);
     });
   }
 });

@@ -91,6 +91,21 @@ describe('createTokenService', () => {
       expect(claims.subscribe.map((s) => s.source)).to.deep.equal(GRANTS.subscribe);
     });
 
+    it('carries a presence grant when there is one, and leaves the claim out when there is none', async () => {
+      const withPresence = await service.issueAccessToken({
+        subject: 'svc',
+        clientId: 'svc',
+        grants: { ...GRANTS, presence: ['documents/**'] },
+      });
+      const claims = await service.verifyAccessToken(withPresence.token);
+      expect(claims.grants.presence).to.deep.equal(['documents/**']);
+      expect(claims.presence.map((s) => s.source)).to.deep.equal(['documents/**']);
+      const without = await service.issueAccessToken({ subject: 'alice', clientId: 'web', grants: { ...GRANTS, presence: [] } });
+      const payload = JSON.parse(Buffer.from(without.token.split('.')[1]!, 'base64url').toString()) as { topics: object };
+      expect(payload.topics).to.deep.equal(GRANTS);
+      expect((await service.verifyAccessToken(without.token)).presence).to.deep.equal([]);
+    });
+
     it('leaves sessionId undefined when the token has no session', async () => {
       const issued = await service.issueAccessToken({ subject: 'svc', clientId: 'svc', grants: GRANTS });
       expect((await service.verifyAccessToken(issued.token)).sessionId).to.equal(undefined);
@@ -224,6 +239,8 @@ describe('createTokenService', () => {
         { publish: [], subscribe: 'a' },
         { publish: [], subscribe: [1] },
         { publish: [], subscribe: [], admin: true },
+        { publish: [], subscribe: [], presence: 'documents/**' },
+        { publish: [], subscribe: [], presence: Array.from({ length: 65 }, (_, i) => `t${i}`) },
         { publish: [], subscribe: Array.from({ length: 65 }, (_, i) => `t${i}`) },
         null,
       ]) {
@@ -235,6 +252,7 @@ describe('createTokenService', () => {
       for (const selector of ['a/**/b', 'a*', '', 'a//b', '..', 'x'.repeat(257)]) {
         await expectInvalidToken(service, await craft({ ...validClaims(), topics: { publish: [selector], subscribe: [] } }));
         await expectInvalidToken(service, await craft({ ...validClaims(), topics: { publish: [], subscribe: [selector] } }));
+        await expectInvalidToken(service, await craft({ ...validClaims(), topics: { publish: [], subscribe: [], presence: [selector] } }));
       }
     });
   });

@@ -9,6 +9,7 @@ import { deleteKeys, OwnRedis, TEST_REDIS_URL, uniquePrefix } from '../../../hel
 
 const deps = (): BackendDeps => ({
   clock: Date.now,
+  instance: 'test-instance',
   revocations: new RevocationList({ retentionMs: 60_000 }),
   localStreams: { renewIfHeld: () => undefined },
   onDispatch: () => undefined,
@@ -40,10 +41,10 @@ describe('openRedisBackend', () => {
   afterEach(() => deleteKeys(TEST_REDIS_URL, keyPrefix));
   after(() => admin.disconnect());
 
-  it('opens five connections and closes every one of them', async () => {
+  it('opens six connections and closes every one of them', async () => {
     const before = await ourConnections(admin);
     const backend = await openRedisBackend(settings(TEST_REDIS_URL, keyPrefix), deps());
-    expect(await ourConnections(admin)).to.equal(before + 5);
+    expect(await ourConnections(admin)).to.equal(before + 6);
     await backend.close();
     // Disconnects reach the server a moment later.
     const deadline = Date.now() + 5000;
