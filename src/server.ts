@@ -147,7 +147,10 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
           instance,
           revocations,
           localStreams: {
-            renewIfHeld: (id, claims) => (registry.get(id) === undefined ? undefined : renewConnection(registry, id, claims)),
+            renewIfHeld: (id, claims) =>
+              registry.get(id) === undefined
+                ? undefined
+                : renewConnection(registry, id, claims, (renewing, topic) => config.presence.policy.access(renewing, topic) === 'allowed'),
           },
           onDispatch: (delivered, elapsedMs) => metrics.dispatched(delivered, elapsedMs),
           onError: rateLimited(BACKEND_ERROR_LOG_INTERVAL_MS, (error) =>

@@ -15,9 +15,17 @@ export interface RenewalAnswer {
  * `POST /events/connections/{id}/token`, whether the request arrived here or was forwarded from
  * another instance (`renewal-relay.ts`).
  * @throws NotFoundError (`connection_not_found`) for a missing stream or another subject's (the same answer for both).
- * @throws BearerError (`insufficient_scope`) when the token no longer covers the stream's topics; the stream is closed.
+ * @throws BearerError (`insufficient_scope`) when the token no longer covers the stream's topics, or
+ *   no longer may read the presence the stream receives; the stream is closed. A live stream never
+ *   outlives any part of its authorisation.
+ * @param mayReadPresence whether `claims` may read the presence of `topic` (the presence policy).
  */
-export function renewConnection(registry: SessionRegistry, id: string, claims: AccessClaims): RenewalAnswer {
+export function renewConnection(
+  registry: SessionRegistry,
+  id: string,
+  claims: AccessClaims,
+  mayReadPresence: (claims: AccessClaims, topic: string) => boolean,
+): RenewalAnswer {
   const session = registry.get(id);
   if (session === undefined || session.closed || session.subject !== claims.subject) {
     throw new NotFoundError('No open stream with this id for this account.', 'connection_not_found');
@@ -25,6 +33,10 @@ export function renewConnection(registry: SessionRegistry, id: string, claims: A
   if (!session.selectors.every((selector) => coveredByAny(claims.subscribe, selector))) {
     session.close('insufficient_scope');
     throw BearerError.insufficientScope('The new token no longer covers every topic of this stream; the stream was closed.');
+  }
+  if (!session.presenceTopics.every((topic) => mayReadPresence(claims, topic))) {
+    session.close('insufficient_scope');
+    throw BearerError.insufficientScope('The new token may no longer read the presence this stream receives; the stream was closed.');
   }
   registry.renew(session, claims);
   return { connectionId: session.id, expiresAt: isoSeconds(claims.expiresAt) };

@@ -199,6 +199,25 @@ describe('presence (issue 15)', function () {
       expect(refused.body.error).to.equal('insufficient_scope');
     });
 
+    it('closes a stream whose in-band renewal no longer grants the presence it receives (insufficient_scope)', async () => {
+      const grants = { publish: [], subscribe: ['rooms/**'] };
+      const insider = await t.server.tokens.issueAccessToken({
+        subject: 'erin',
+        clientId: 'web',
+        grants: { ...grants, presence: ['rooms/private/**'] },
+      });
+      const stream = openStream(`${t.url}/events?${q('rooms/private/9')}&presence=true`, insider.token, { types: PRESENCE_EVENTS });
+      streams.push(stream);
+      const opened = JSON.parse((await stream.waitFor((event) => event.type === 'connected')).data) as { renewUrl: string };
+      await stream.waitFor((event) => event.type === 'presence-snapshot');
+      const outsider = await t.server.tokens.issueAccessToken({ subject: 'erin', clientId: 'web', grants });
+      const renewal = await postJson(`${t.url}${opened.renewUrl}`, {}, outsider.token);
+      expect(renewal.status).to.equal(403);
+      expect(((await renewal.json()) as { error: string }).error).to.equal('insufficient_scope');
+      const closed = await stream.waitFor((event) => event.type === 'closed');
+      expect(JSON.parse(closed.data)).to.deep.equal({ reason: 'insufficient_scope' });
+    });
+
     it('refuses a bad topic, limit or after, and presence asked for on a stream without a presence topic', async () => {
       const cases: Array<[string, string]> = [
         ['', 'invalid_request'],

@@ -27,7 +27,7 @@ export interface EventsRouterDeps {
   /** Per-account stream slots (the backend's: `MAX_STREAMS_PER_USER` over every instance). */
   readonly streamSlots: StreamSlots;
   /** Which topics carry presence, and whose events a stream may ask for (`?presence=true`). */
-  readonly presence: Pick<PresencePolicy, 'streamTopics'>;
+  readonly presence: Pick<PresencePolicy, 'streamTopics' | 'access'>;
 }
 
 /** The SSE `event:` field: a short token, no line breaks or other controls that could forge fields. */
@@ -139,11 +139,12 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     const { claims } = await deps.authenticate(ctx);
     const id = ctx.params.connectionId ?? '';
     // A stream this process does not hold may be held by another instance: the backend forwards it.
+    const mayReadPresence = (renewing: typeof claims, topic: string) => deps.presence.access(renewing, topic) === 'allowed';
     const answer = !CONNECTION_ID.test(id)
-      ? renewConnection(deps.registry, '', claims)
+      ? renewConnection(deps.registry, '', claims, mayReadPresence)
       : deps.registry.get(id) === undefined
         ? await deps.renewals.forward(id, claims)
-        : renewConnection(deps.registry, id, claims);
+        : renewConnection(deps.registry, id, claims, mayReadPresence);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = answer;
   });
