@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { connectRedis } from '../../../../src/backends/redis/connect.js';
+import { connectRedis, type RedisClient } from '../../../../src/backends/redis/connect.js';
 import { RedisRefreshTokenStore } from '../../../../src/backends/redis/redis-refresh-token-store.js';
 import { refreshTokenStoreContract } from '../../../contract/refresh-token-store.contract.js';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../../../helpers/redis.js';
@@ -12,7 +12,7 @@ const ABSOLUTE = 600_000;
 // expire in Redis at the family's absolute expiry, computed from this clock.
 refreshTokenStoreContract('redis', () => {
   const prefix = uniquePrefix('rt-contract');
-  const clients: Redis[] = [];
+  const clients: RedisClient[] = [];
   let options: ConstructorParameters<typeof RedisRefreshTokenStore>[0] | undefined;
   const client = async () => {
     const opened = await connectRedis(TEST_REDIS_URL, 'commands', () => undefined);
@@ -47,7 +47,7 @@ refreshTokenStoreContract('redis', () => {
 });
 
 describe('RedisRefreshTokenStore', () => {
-  let client: Redis;
+  let client: RedisClient;
   let prefix: string;
   let store: RedisRefreshTokenStore;
 
