@@ -3,30 +3,32 @@ import type { PublishRequest } from '../../src/bus/event-bus.js';
 import { formatEventId } from '../../src/bus/event-id.js';
 import { RedisBus } from '../../src/backends/redis/redis-bus.js';
 import { parseSelector } from '../../src/topics/selector.js';
-import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { deleteKeys, REDIS_TARGETS, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { eventBusContract } from './event-bus.contract.js';
 
-// The same contract as the memory bus, unchanged, against a real redis-server (TEST_REDIS_URL),
-// with the same meaning of `historySize`: events kept per topic.
-eventBusContract('redis', async ({ clock, historySize }) => {
-  const keyPrefix = uniquePrefix('contract');
-  const bus = await RedisBus.connect({
-    url: TEST_REDIS_URL,
-    keyPrefix,
-    historySize,
-    maxTopics: 10_000,
-    historyTtlMs: 3_600_000,
-    idempotencyTtlMs: 86_400_000,
-    clock,
+// The same contract as the memory bus, unchanged, against a real redis-server (TEST_REDIS_URL) and a
+// real 3-primary Redis Cluster, with the same meaning of `historySize`: events kept per topic.
+for (const [name, url] of REDIS_TARGETS) {
+  eventBusContract(name, async ({ clock, historySize }) => {
+    const keyPrefix = uniquePrefix('contract');
+    const bus = await RedisBus.connect({
+      url,
+      keyPrefix,
+      historySize,
+      maxTopics: 10_000,
+      historyTtlMs: 3_600_000,
+      idempotencyTtlMs: 86_400_000,
+      clock,
+    });
+    return {
+      bus,
+      close: async () => {
+        await bus.close();
+        await deleteKeys(url, keyPrefix);
+      },
+    };
   });
-  return {
-    bus,
-    close: async () => {
-      await bus.close();
-      await deleteKeys(TEST_REDIS_URL, keyPrefix);
-    },
-  };
-});
+}
 
 describe('RedisBus', () => {
   let keyPrefix: string;
