@@ -3,7 +3,8 @@ import { BusKeys } from '../../src/backends/redis/bus-keys.js';
 import { compareEventIds, parseEventId } from '../../src/bus/event-id.js';
 import { deleteKeys, TEST_REDIS_URL } from '../helpers/redis.js';
 import { Deployment, login, type Instance } from '../helpers/instances.js';
-import { openStream, postJson, type ReceivedEvent, type StreamClient } from '../helpers/server.js';
+import { PausableProxy } from '../helpers/tcp-proxy.js';
+import { delay, openStream, postJson, type ReceivedEvent, type StreamClient } from '../helpers/server.js';
 
 // Issue 13: an instance that falls behind what Redis still holds must never lose events
 // silently. Each of its subscribers either receives every event of its topics, once and in
@@ -120,5 +121,78 @@ describe('an instance that falls behind Redis (SIGSTOP), on Redis (issue 13)', f
     const union = [...QUIET_TOPICS, HOT].flatMap(expected).sort(byId);
     expect(checkExactOrReset('lag/**', everything, union)).to.equal('reset');
     expect(resets(hot)[0]!.data).to.include('history_exhausted');
+  });
+});
+
+describe('a stream resumed on an instance whose delivery lags, on Redis (issue 13)', function () {
+  this.timeout(60_000);
+  const deployment = new Deployment(TEST_REDIS_URL);
+  const streams: StreamClient[] = [];
+  let proxy: PausableProxy;
+  let a: Instance;
+  let lagging: Instance;
+
+  before(async () => {
+    await deployment.addAccounts({ root: ['admin'] });
+    const redis = new URL(TEST_REDIS_URL);
+    proxy = await PausableProxy.start({ host: redis.hostname, port: Number(redis.port || 6379) });
+    [a, lagging] = await Promise.all([deployment.start('A'), deployment.start('lagging', { REDIS_URL: proxy.url })]);
+  });
+
+  after(async () => {
+    for (const stream of streams) stream.close();
+    proxy.resume();
+    await deployment.destroy();
+    await proxy.close();
+    await deleteKeys(TEST_REDIS_URL, deployment.keyPrefix);
+  });
+
+  it('gets every later event once, in order, ids only growing, over two partitions', async () => {
+    // Two topics in different partitions (16, the default): one stream, one order over both.
+    const topics = ['resume/one', 'resume/two'];
+    const keys = new BusKeys(deployment.keyPrefix, 16);
+    expect(keys.partitionOf(topics[0]!)).to.not.equal(keys.partitionOf(topics[1]!));
+    const token = (await login(a.url, 'root')).access_token;
+    const query = topics.map((topic) => `topic=${encodeURIComponent(topic)}`).join('&');
+    const open = (on: Instance, headers: Record<string, string> = {}) => {
+      const stream = openStream(`${on.url}/events?${query}`, token, { types: ['tick'], headers });
+      streams.push(stream);
+      return stream;
+    };
+    const publishSome = async (n: number, from: number) => {
+      const ids: string[] = [];
+      for (let i = from; i < from + n; i++) {
+        const res = await postJson(`${a.url}/events`, { topics: [topics[i % 2]!], type: 'tick', data: { i } }, token);
+        expect(res.status).to.equal(201);
+        ids.push(((await res.json()) as { id: string }).id);
+      }
+      return ids;
+    };
+    const first = open(a);
+    await first.waitFor((event) => event.type === 'connected');
+    // The lagging instance's event reader stops getting answers; its other connections go on.
+    proxy.pause();
+    const before = await publishSome(10, 0);
+    await first.waitFor((event) => event.id === before.at(-1));
+    first.close();
+    const seen = before[5]!;
+    // Resume on the lagging instance: its reader is behind `seen`, its replay is not.
+    const resumed = open(lagging, { 'Last-Event-ID': seen });
+    await resumed.waitFor((event) => event.id === before.at(-1), 10_000);
+    const control = open(a);
+    await control.waitFor((event) => event.type === 'connected');
+    const later = await publishSome(5, 10);
+    // The lagging instance really lags: A's stream has the later events, the resumed one none.
+    await control.waitFor((event) => event.id === later.at(-1));
+    await delay(200);
+    expect(ticks(resumed).map((event) => event.id)).to.not.include(later[0]);
+    // The reader catches up: it hands the session everything since it stalled, older events first.
+    proxy.resume();
+    await resumed.waitFor((event) => event.id === later.at(-1), 10_000);
+    const barrier = await publishSome(1, 15);
+    await resumed.waitFor((event) => event.id === barrier[0], 10_000);
+    const got = ticks(resumed).map((event) => event.id);
+    expect(got).to.deep.equal([...before.slice(6), ...later, ...barrier]);
+    expect(resets(resumed)).to.have.length(0);
   });
 });
