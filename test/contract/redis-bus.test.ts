@@ -120,4 +120,61 @@ describe('RedisBus', () => {
     const fromOld = await a.replay(all, old.id);
     expect(fromOld.kind === 'events' && fromOld.events.map((event) => event.id)).to.deep.equal([kept.id]);
   });
+
+  it('keeps each topic its own HISTORY_SIZE: a busy topic does not push a quiet one out', async () => {
+    const a = await RedisBus.connect({
+      url: TEST_REDIS_URL,
+      keyPrefix,
+      historySize: 5,
+      maxTopics: 100,
+      historyTtlMs: 3_600_000,
+      idempotencyTtlMs: 60_000,
+    });
+    buses.push(a);
+    const start = (await publish(a, 'start')).event;
+    const quiet = (await publish(a, 'quiet')).event;
+    for (let i = 0; i < 20; i++) await publish(a, 'busy');
+    const fromStart = await a.replay([parseSelector('quiet')], start.id);
+    expect(fromStart.kind === 'events' && fromStart.events.map((event) => event.id)).to.deep.equal([quiet.id]);
+    expect((await a.replay([parseSelector('busy')], start.id)).kind).to.equal('reset');
+  });
+
+  it('forgets the least recently published topic past maxTopics, and answers history_exhausted across it', async () => {
+    const a = await RedisBus.connect({
+      url: TEST_REDIS_URL,
+      keyPrefix,
+      historySize: 10,
+      maxTopics: 2,
+      historyTtlMs: 3_600_000,
+      idempotencyTtlMs: 60_000,
+    });
+    buses.push(a);
+    const a1 = (await publish(a, 'a')).event;
+    const first = (await publish(a, 'first')).event;
+    const a2 = (await publish(a, 'a')).event; // `first` is now the least recently published
+    const third = (await publish(a, 'third')).event; // one topic too many: `first` goes
+    const deadline = Date.now() + 2000;
+    // Eviction follows the publish that passed the bound; wait for it to show. Even a selector that
+    // never matched the evicted topic cannot prove nothing was lost (the memory bus's rule).
+    for (;;) {
+      if ((await a.replay([parseSelector('a')], a1.id)).kind === 'reset') break;
+      if (Date.now() > deadline) throw new Error('first was never evicted');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const fromFirst = await a.replay(all, first.id);
+    expect(fromFirst.kind === 'events' && fromFirst.events.map((event) => event.id)).to.deep.equal([a2.id, third.id]);
+  });
+
+  it('follows only the partition logs its subscriptions can match: one for an exact topic, all for a wildcard, none when they end', async () => {
+    const a = await bus();
+    expect(a.followedPartitions.size).to.equal(0);
+    const exact = a.subscribe([parseSelector('users/alice/inbox')], { deliver: () => undefined });
+    expect(a.followedPartitions.size).to.equal(1);
+    const wildcard = a.subscribe([parseSelector('users/*/inbox')], { deliver: () => undefined });
+    expect(a.followedPartitions.size).to.equal(16);
+    wildcard.unsubscribe();
+    expect(a.followedPartitions.size).to.equal(1);
+    exact.unsubscribe();
+    expect(a.followedPartitions.size).to.equal(0);
+  });
 });
