@@ -21,7 +21,11 @@ export class BusKeys {
     return `${this.base}:meta`;
   }
 
-  /** Sorted set: topic -> milliseconds of its newest event (least recently published first, for HISTORY_MAX_TOPICS). */
+  /**
+   * Sorted set: topic -> its newest event's id as a number, `ms * 1000 + min(seq, 999)` (exact
+   * below 2^53): least recently published first, for HISTORY_MAX_TOPICS; a replay reads only the
+   * topics published since its id.
+   */
   get topics(): string {
     return `${this.base}:topics`;
   }
@@ -44,6 +48,11 @@ export class BusKeys {
   /** An instance's wake-up stream: written to interrupt its blocking read when it starts following another partition. */
   wake(instance: string): string {
     return `${this.base}:wake:${instance}`;
+  }
+
+  /** The score `topics` gives an id's millisecond: every id in it scores at least this. */
+  static score(ms: number): number {
+    return ms * 1000;
   }
 
   idempotency(digest: string): string {

@@ -73,7 +73,7 @@ for i = 1, nt do
     end
   end
   if dropped then redis.call('HSET', KEYS[3], topic, dropped) end
-  redis.call('ZADD', KEYS[2], ms, topic)
+  redis.call('ZADD', KEYS[2], ms * 1000 + math.min(seq, 999), topic)
 end
 local lmax = ARGV[4]
 for j = 1, np do

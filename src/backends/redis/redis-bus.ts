@@ -261,7 +261,7 @@ export class RedisBus implements EventBus {
       const results = await this.commands
         .multi()
         .hmget(this.keys.meta, 'last', 'start', 'evicted')
-        .zrangebyscore(this.keys.topics, from === undefined ? '+inf' : from.ms, '+inf')
+        .zrangebyscore(this.keys.topics, from === undefined ? '+inf' : BusKeys.score(from.ms), '+inf')
         .exec();
       for (const [error] of results ?? []) if (error != null) throw error;
       return [results![0]![1] as (string | null)[], results![1]![1] as string[]];
@@ -329,7 +329,7 @@ export class RedisBus implements EventBus {
   async sweep(): Promise<void> {
     try {
       const cutoffMs = this.cutoffMs();
-      const stale = await this.commands.zrangebyscore(this.keys.topics, '-inf', `(${cutoffMs}`);
+      const stale = await this.commands.zrangebyscore(this.keys.topics, '-inf', `(${BusKeys.score(cutoffMs)}`);
       for (let i = 0; i < stale.length; i += SCRIPT_BATCH) {
         const names = stale.slice(i, i + SCRIPT_BATCH);
         const keys = [this.keys.meta, this.keys.trimmed, ...names.map((topic) => this.keys.topic(topic))];
@@ -399,7 +399,7 @@ export class RedisBus implements EventBus {
     const after = parseEventId(gap.after)!;
     const [[evicted], candidates] = await Promise.all([
       this.commands.hmget(this.keys.meta, 'evicted'),
-      this.commands.zrangebyscore(this.keys.topics, after.ms, '+inf'),
+      this.commands.zrangebyscore(this.keys.topics, BusKeys.score(after.ms), '+inf'),
     ]);
     const topics = candidates.filter((topic) => this.keys.partitionOf(topic) === gap.partition && this.wanted(topic));
     const lostTopics: string[] = [];
