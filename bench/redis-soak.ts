@@ -169,16 +169,19 @@ const rssMb = (pid: number) => {
   }
 };
 
-async function openStreams(port: number): Promise<number> {
+/** Open streams and live JS heap (MB, what the last GC kept: unlike RSS, it falls back when load goes) from /metrics. */
+async function serverMetrics(port: number): Promise<{ openStreams: number; heapMb: number }> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
   const text = await res.text();
-  return Number(/^notify_open_streams(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? NaN);
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { openStreams: value('notify_open_streams'), heapMb: Math.round(value('notify_nodejs_heap_size_used_bytes') / 104857.6) / 10 };
 }
 
 interface Sample {
   t: number;
   phase: 'before' | 'churn' | 'after';
   openStreams: number[];
+  heapMb: number[];
   fds: number[];
   rssMb: number[];
   redisKeys: number;
@@ -231,10 +234,12 @@ async function main(): Promise<void> {
   let phase: Sample['phase'] = 'before';
   const sample = async () => {
     const info = await redis.info('memory');
+    const metrics = await Promise.all(servers.map((server) => serverMetrics(server.port)));
     samples.push({
       t: Math.round((Date.now() - started) / 1000),
       phase,
-      openStreams: await Promise.all(servers.map((server) => openStreams(server.port))),
+      openStreams: metrics.map((m) => m.openStreams),
+      heapMb: metrics.map((m) => m.heapMb),
       fds: servers.map((server) => fds(server.child.pid!)),
       rssMb: servers.map((server) => rssMb(server.child.pid!)),
       redisKeys: await redis.dbsize(),
@@ -331,7 +336,7 @@ function report(samples: Sample[], settings: Record<string, number>): void {
   const sum = (values: number[]) => Math.round(values.reduce((a, b) => a + b, 0) * 10) / 10;
   writeFileSync(path.join(resultsDir, `redis-soak-${stamp}.json`), `${JSON.stringify({ machine, settings, samples }, null, 2)}\n`);
   const row = (s: Sample) =>
-    `| ${s.t} | ${s.phase} | ${s.clientOpen} | ${s.connects} | ${s.openStreams.join(' / ')} | ${s.fds.join(' / ')} | ${s.rssMb.join(' / ')} | ${s.redisKeys} | ${s.redisMemoryMb} | ${s.published} |`;
+    `| ${s.t} | ${s.phase} | ${s.clientOpen} | ${s.connects} | ${s.openStreams.join(' / ')} | ${s.fds.join(' / ')} | ${s.heapMb.join(' / ')} | ${s.rssMb.join(' / ')} | ${s.redisKeys} | ${s.redisMemoryMb} | ${s.published} |`;
   const md = [
     `# Redis churn and soak (${stamp})`,
     '',
@@ -342,14 +347,15 @@ function report(samples: Sample[], settings: Record<string, number>): void {
     '|---|---|---|---|',
     `| open streams (both instances) | ${sum(before.openStreams)} | ${peak((s) => sum(s.openStreams))} | ${sum(after.openStreams)} |`,
     `| file descriptors (both) | ${sum(before.fds)} | ${peak((s) => sum(s.fds))} | ${sum(after.fds)} |`,
-    `| resident memory, MB (both) | ${sum(before.rssMb)} | ${peak((s) => sum(s.rssMb))} | ${sum(after.rssMb)} |`,
+    `| JS heap in use, MB (both) | ${sum(before.heapMb)} | ${peak((s) => sum(s.heapMb))} | ${sum(after.heapMb)} |`,
+    `| resident memory, MB (both; V8 keeps pages it grew into) | ${sum(before.rssMb)} | ${peak((s) => sum(s.rssMb))} | ${sum(after.rssMb)} |`,
     `| Redis keys | ${before.redisKeys} | ${peak((s) => s.redisKeys)} | ${after.redisKeys} |`,
     `| Redis used memory, MB | ${before.redisMemoryMb} | ${peak((s) => s.redisMemoryMb)} | ${after.redisMemoryMb} |`,
     '',
     `Connections opened over the run: ${after.connects}; events published: ${after.published}. Redis keys after the clients left are the per-topic histories (at most 501 topics here; each bounded by HISTORY_SIZE and HISTORY_TTL, their number by HISTORY_MAX_TOPICS) and the bus's fixed keys: the partition logs and their meta.`,
     '',
-    '| t (s) | phase | client streams | connects | open streams (A / B) | fds (A / B) | RSS MB (A / B) | Redis keys | Redis MB | published |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| t (s) | phase | client streams | connects | open streams (A / B) | fds (A / B) | heap MB (A / B) | RSS MB (A / B) | Redis keys | Redis MB | published |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...samples.map(row),
     '',
   ].join('\n');

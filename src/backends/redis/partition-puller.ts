@@ -35,11 +35,10 @@ const RETRY_PAUSE_MS = 200;
 const WAKE_TTL_MS = 60_000;
 
 /**
- * Follows the partition logs this instance has subscribers for, each from its own cursor: one
- * non-blocking `XREAD` over all of them (one command: an atomic snapshot of every followed log,
- * which is what lets it hand out one total order, see below), and when that finds nothing, a
- * blocking `XREAD` that waits. A publish's XADD ends the wait; so does a write to the instance's
- * own wake-up stream when it starts following another partition.
+ * Follows the partition logs this instance has subscribers for, each from its own cursor, with one
+ * blocking `XREAD` over all of them per round (see `round` for why its answer is always safe to
+ * hand on in order). A publish's XADD wakes it; so does a write to the instance's own wake-up
+ * stream when it starts following another partition.
  *
  * Order: ids are issued by one script in one hash slot, so they are totally ordered over all
  * partitions. A read returns, for each followed log, the entries after its cursor at one instant;
@@ -73,6 +72,8 @@ export class PartitionPuller {
     private readonly onError: (error: Error) => void,
     /** Told after each round's cursors moved (publishes waiting for their own event). */
     private readonly onAdvanced: () => void,
+    /** Told when a log went backwards to `to` (a failover lost entries): ids from there on are new again. */
+    private readonly onRewind: (to: string) => void = () => undefined,
   ) {
     this.stopping = new Promise((resolve) => (this.signalStop = () => resolve(null)));
   }
@@ -159,35 +160,34 @@ export class PartitionPuller {
       partitions.forEach((partition, i) => {
         const cursor = this.cursors.get(partition);
         const held = parseEventId(newest[i] ?? '0-0') ?? { ms: 0, seq: 0 };
-        if (cursor !== undefined && compareEventIds(held, parseEventId(cursor)!) < 0) this.cursors.set(partition, newest[i] ?? '0-0');
+        if (cursor !== undefined && compareEventIds(held, parseEventId(cursor)!) < 0) {
+          this.cursors.set(partition, newest[i] ?? '0-0');
+          this.onRewind(newest[i] ?? '0-0');
+        }
       });
     }
     this.resync = false;
   }
 
   /**
-   * One round: a non-blocking read of every followed log (one command, so one instant for all of
-   * them); if it found nothing, a blocking read that only waits. The wait's own reply is not used
-   * for delivery: a blocked XREAD that an XADD wakes answers with that one key's entries only, not
-   * a snapshot of all of them.
+   * One round: one `XREAD ... BLOCK` over every followed log. If any log has entries past its
+   * cursor when the read arrives, Redis answers at once with all of them (one instant for every
+   * log: a snapshot). Otherwise it blocks, and the first publish that writes a followed log wakes
+   * it with that one log's entries, from that one script (Redis serves a blocked reader right
+   * after the command that woke it): no other followed log can hold an older unread entry then,
+   * since all were drained when the read blocked. The same event in another partition comes in a
+   * later round, with an id the bus has delivered already, and is dropped there.
    */
   private async round(): Promise<void> {
     const readFrom = new Map(this.cursors);
     const partitions = [...readFrom.keys()];
     const streamKeys = [this.keys.wake(this.instance), ...partitions.map((partition) => this.keys.log(partition))];
     const ids = [this.wakeId, ...partitions.map((partition) => readFrom.get(partition)!)];
-    const read = this.blocking.xread('COUNT', BATCH, 'STREAMS', ...streamKeys, ...ids) as Promise<Array<[string, StreamEntry[]]> | null>;
+    const read = this.blocking.xread('COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', ...streamKeys, ...ids) as Promise<Array<
+      [string, StreamEntry[]]
+    > | null>;
     const reply = await Promise.race([read, this.stopping]);
-    if (this.stopped) return;
-    if (reply === null || reply.every(([key, entries]) => key === streamKeys[0] || entries.length === 0)) {
-      if (reply !== null) this.noteWake(reply, streamKeys[0]!);
-      const wait = this.blocking.xread('COUNT', 1, 'BLOCK', BLOCK_MS, 'STREAMS', ...streamKeys, ...ids) as Promise<Array<
-        [string, StreamEntry[]]
-      > | null>;
-      const woken = await Promise.race([wait, this.stopping]);
-      if (woken !== null) this.noteWake(woken, streamKeys[0]!);
-      return;
-    }
+    if (this.stopped || reply === null) return;
     this.noteWake(reply, streamKeys[0]!);
     const byKey = new Map(partitions.map((partition) => [this.keys.log(partition), partition]));
     const records: LogRecord[] = [];

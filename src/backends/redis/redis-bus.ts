@@ -92,6 +92,8 @@ export class RedisBus implements EventBus {
   /** Exact topics and wildcard selectors of local streams, with counts: the per-event interest check. */
   private readonly exactTopics = new Map<string, number>();
   private readonly wildcardSelectors = new Map<string, { selector: Selector; count: number }>();
+  /** The newest id handed to local streams. */
+  private lastDispatched: EventIdParts = ZERO;
   /** The newest id this instance has seen (delivered or published): where a newly followed partition starts. */
   private known: EventIdParts = ZERO;
   private readonly waiters = new Set<{ id: EventIdParts; partitions: number[]; resolve: () => void }>();
@@ -114,6 +116,10 @@ export class RedisBus implements EventBus {
       (records, gaps) => this.handle(records, gaps),
       options.onError ?? (() => {}),
       () => this.resolveWaiters(),
+      (to) => {
+        const parts = parseEventId(to) ?? ZERO;
+        if (compareEventIds(parts, this.lastDispatched) < 0) this.lastDispatched = parts;
+      },
     );
   }
 
@@ -377,11 +383,12 @@ export class RedisBus implements EventBus {
       events.push(toEvent(record.id, topics, field(record.fields, 'y') ?? 'message', field(record.fields, 'd') ?? 'null'));
     }
     if (gaps.length > 0) events.sort((a, b) => compareEventIds(a.idParts, b.idParts));
-    let previous: BusEvent | undefined;
     for (const event of events) {
-      // A multi-topic event read from two partitions, or repaired and read: once.
-      if (previous !== undefined && previous.id === event.id) continue;
-      previous = event;
+      // An event on topics of several partitions is read once per partition (in one round or a
+      // later one), and may also have been repaired: deliver it once. Batches come in id order,
+      // so anything at or below the last dispatched id was dispatched already.
+      if (compareEventIds(event.idParts, this.lastDispatched) <= 0) continue;
+      this.lastDispatched = event.idParts;
       const started = performance.now();
       const delivered = this.fanout.dispatch(event);
       this.options.onDispatch?.(delivered, performance.now() - started);
