@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_ROLES, roleTableSchema, type RoleTable } from './auth/role-table.js';
-import { parseRedisTarget } from './backends/redis/redis-target.js';
+import { parseRedisTarget, type RedisTarget } from './redis-target.js';
 
 /**
  * The whole configuration, parsed and checked once at start (only the entry points read
@@ -283,9 +283,10 @@ function configSchema(readFile: (file: string) => string) {
     if (e.WORKERS > 1 && e.REDIS_URL === undefined) {
       return fail('WORKERS', 'more than one worker needs REDIS_URL (workers share events and state through Redis)');
     }
+    let redisTarget: RedisTarget | undefined;
     if (e.REDIS_URL !== undefined) {
       try {
-        parseRedisTarget(e.REDIS_URL);
+        redisTarget = parseRedisTarget(e.REDIS_URL);
       } catch (error) {
         return fail('REDIS_URL', (error as Error).message);
       }
@@ -363,11 +364,13 @@ function configSchema(readFile: (file: string) => string) {
       },
       /** Where shared state lives: chosen here, once, and nowhere else. */
       backend:
-        e.REDIS_URL === undefined
+        e.REDIS_URL === undefined || redisTarget === undefined
           ? { kind: 'memory' as const }
           : {
               kind: 'redis' as const,
               url: e.REDIS_URL,
+              /** REDIS_URL parsed: a single Redis, Sentinel or Cluster. */
+              target: redisTarget,
               keyPrefix: e.REDIS_KEY_PREFIX,
               partitions: e.REDIS_PARTITIONS,
               streamMaxLen: e.REDIS_STREAM_MAXLEN,

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import path from 'node:path';
 import { DEFAULT_ROLES } from '../../src/auth/role-table.js';
-import { parseRedisTarget } from '../../src/backends/redis/redis-target.js';
+import { parseRedisTarget } from '../../src/redis-target.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 function configError(env: Record<string, string>, readFile?: (file: string) => string): ConfigError {

@@ -1,7 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { parseRedisTarget, type RedisTarget } from './redis-target.js';
-
-export type { RedisTarget } from './redis-target.js';
+import { parseRedisTarget, type RedisTarget } from '../../redis-target.js';
 
 /** A connection to a single Redis (optionally found through Sentinel) or to a Redis Cluster: the commands this backend uses work on both. */
 export type RedisClient = Redis | Cluster;
@@ -96,7 +94,7 @@ export async function connectRedis(where: RedisTarget | string, role: RedisRole,
 }
 
 /** The target without its password, for messages and logs. */
-export function describeTarget(target: RedisTarget): string {
+function describeTarget(target: RedisTarget): string {
   if (target.kind === 'single') return redactUrl(target.url);
   const hosts = (target.kind === 'cluster' ? target.nodes : target.sentinels).map((node) => `${node.host}:${node.port}`).join(',');
   const scheme = `${target.tls ? 'rediss' : 'redis'}+${target.kind}`;
@@ -104,7 +102,7 @@ export function describeTarget(target: RedisTarget): string {
 }
 
 /** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';

@@ -24,7 +24,7 @@ export interface LogGap {
  * once it has been handled; if it rejects (Redis went away during a repair), the same range is read
  * again.
  */
-export type BatchHandler = (records: LogRecord[], gaps: LogGap[]) => Promise<void>;
+type BatchHandler = (records: LogRecord[], gaps: LogGap[]) => Promise<void>;
 
 /** Entries read per partition and round: big enough to catch up quickly, small enough to keep one dispatch short. */
 const BATCH = 500;

@@ -4,7 +4,6 @@ import type { Config } from '../../config.js';
 import { Lifecycle } from '../../lifecycle.js';
 import type { Backend, BackendDeps } from '../backend.js';
 import { connectRedis, type RedisClient } from './connect.js';
-import { parseRedisTarget } from './redis-target.js';
 import { RedisBus } from './redis-bus.js';
 import { RedisRefreshTokenStore } from './redis-refresh-token-store.js';
 import { RedisStreamSlots } from './redis-stream-slots.js';
@@ -31,7 +30,7 @@ const CLOSE_TIMEOUT_MS = 2000;
  */
 export async function openRedisBackend(settings: RedisBackendSettings, deps: BackendDeps): Promise<Backend> {
   const { keyPrefix } = settings.redis;
-  const target = parseRedisTarget(settings.redis.url);
+  const target = settings.redis.target;
   const lifecycle = new Lifecycle({ closerTimeoutMs: CLOSE_TIMEOUT_MS, onCloseError: (_name, error) => deps.onError(error as Error) });
   return lifecycle.build(async () => {
     const bus = await lifecycle.open(

@@ -1,10 +1,11 @@
-export interface HostPort {
+interface HostPort {
   readonly host: string;
   readonly port: number;
 }
 
 /**
- * Where Redis is, parsed from `REDIS_URL`. Moving between a single Redis, Sentinel and Cluster is
+ * Where Redis is, parsed from `REDIS_URL` once, in `config.ts` (a bad one stops the server naming
+ * REDIS_URL), and handed to the Redis backend. Moving between a single Redis, Sentinel and Cluster is
  * a change of this one setting:
  * - `redis://[user:password@]host:port[/db]` (or `rediss://`): one primary.
  * - `redis+sentinel://[user:password@]host:port,host:port,.../master-name`: the primary the
@@ -23,7 +24,7 @@ export type RedisTarget =
     }
   | { readonly kind: 'cluster'; readonly nodes: readonly HostPort[]; readonly auth: Auth; readonly tls: boolean };
 
-export interface Auth {
+interface Auth {
   readonly username?: string;
   readonly password?: string;
 }
