@@ -144,7 +144,7 @@ async function startServer(env: Record<string, string>): Promise<{ child: ChildP
   });
   await new Promise<void>((resolve, reject) => {
     let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       if (buffered.includes('"listening"')) resolve();
       if (buffered.length > 100_000) buffered = buffered.slice(-1000);
@@ -251,7 +251,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(samples.at(-1)));
   };
   try {
-    const login = await fetch(`http://127.0.0.1:${servers[0]!.port}/auth/login`, {
+    const login = await fetch(`http://127.0.0.1:${servers[0].port}/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username: 'soak', password: PASSWORD }),

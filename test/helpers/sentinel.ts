@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './redis.js';
 
-export const MASTER_NAME = 'notify-test';
+const MASTER_NAME = 'notify-test';
 
 /**
  * A Redis primary, one replica and three sentinels (Debian's redis-server and redis-sentinel) on

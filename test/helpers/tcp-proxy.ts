@@ -10,38 +10,40 @@ export class PausableProxy {
   private readonly held = new Map<net.Socket, Buffer[]>();
   private readonly sockets = new Set<net.Socket>();
 
-  private constructor(
-    private readonly server: net.Server,
-    readonly port: number,
-  ) {}
+  private port = 0;
+
+  private constructor(private readonly server: net.Server) {}
 
   /** @param command the command (lower case) whose connections `pause` holds back */
   static async start(target: { host: string; port: number }, command = 'xread'): Promise<PausableProxy> {
-    let proxy: PausableProxy;
-    const server = net.createServer((client) => {
-      const upstream = net.connect(target);
-      let readsEvents = false;
-      proxy.sockets.add(client).add(upstream);
-      client.on('data', (chunk) => {
-        if (!readsEvents && chunk.toString('latin1').toLowerCase().includes(command)) readsEvents = true;
-        upstream.write(chunk);
-      });
-      upstream.on('data', (chunk) => {
-        const held = proxy.held.get(client);
-        if (held !== undefined || (readsEvents && proxy.paused)) proxy.held.set(client, [...(held ?? []), chunk]);
-        else client.write(chunk);
-      });
-      const end = () => {
-        client.destroy();
-        upstream.destroy();
-        proxy.held.delete(client);
-      };
-      client.on('close', end).on('error', end);
-      upstream.on('close', end).on('error', end);
-    });
+    const server = net.createServer();
+    const proxy = new PausableProxy(server);
+    server.on('connection', (client) => proxy.relay(client, target, command));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new PausableProxy(server, (server.address() as net.AddressInfo).port);
+    proxy.port = (server.address() as net.AddressInfo).port;
     return proxy;
+  }
+
+  private relay(client: net.Socket, target: { host: string; port: number }, command: string): void {
+    const upstream = net.connect(target);
+    let readsEvents = false;
+    this.sockets.add(client).add(upstream);
+    client.on('data', (chunk) => {
+      if (!readsEvents && chunk.toString('latin1').toLowerCase().includes(command)) readsEvents = true;
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      const held = this.held.get(client);
+      if (held !== undefined || (readsEvents && this.paused)) this.held.set(client, [...(held ?? []), chunk]);
+      else client.write(chunk);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      this.held.delete(client);
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
   }
 
   get url(): string {

@@ -208,9 +208,10 @@ export class PartitionPuller {
       for (const [id, fields] of entries) records.push({ id, idParts: parseEventId(id)!, partition, fields });
     }
     records.sort((a, b) => compareEventIds(a.idParts, b.idParts));
-    const handed = cut === undefined ? records : records.filter((record) => compareEventIds(record.idParts, cut!) <= 0);
+    const end = cut;
+    const handed = end === undefined ? records : records.filter((record) => compareEventIds(record.idParts, end) <= 0);
     // A gap that ends past the cut waits for the round that reaches it.
-    const repairable = cut === undefined ? gaps : gaps.filter((gap) => compareEventIds(parseEventId(gap.through)!, cut!) <= 0);
+    const repairable = end === undefined ? gaps : gaps.filter((gap) => compareEventIds(parseEventId(gap.through)!, end) <= 0);
     const deferred = new Set(gaps.filter((gap) => !repairable.includes(gap)).map((gap) => gap.partition));
     await this.onBatch(handed, repairable);
 
