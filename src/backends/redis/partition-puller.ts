@@ -63,6 +63,7 @@ export class PartitionPuller {
   private signalStop!: () => void;
   /** Set when the read connection failed: on the next round, check whether a log went backwards (a failover lost entries). */
   private resync = false;
+  private layout: { partitions: number[]; keys: string[]; partitionOf: Map<string, number> } | undefined;
 
   constructor(
     private readonly blocking: RedisClient,
@@ -92,12 +93,23 @@ export class PartitionPuller {
   follow(partition: number, from: string): void {
     if (this.cursors.has(partition)) return;
     this.cursors.set(partition, from);
+    this.layout = undefined;
     this.wake();
   }
 
   /** Stops following `partition`; its entries are no longer read. */
   unfollow(partition: number): void {
-    this.cursors.delete(partition);
+    if (this.cursors.delete(partition)) this.layout = undefined;
+  }
+
+  /** The keys one round reads and the partition of each, rebuilt only when the followed set changes (a round runs per event). */
+  private readLayout(): { partitions: number[]; keys: string[]; partitionOf: Map<string, number> } {
+    if (this.layout === undefined) {
+      const partitions = [...this.cursors.keys()];
+      const keys = [this.keys.wake(this.instance), ...partitions.map((partition) => this.keys.log(partition))];
+      this.layout = { partitions, keys, partitionOf: new Map(partitions.map((partition, i) => [keys[i + 1]!, partition])) };
+    }
+    return this.layout;
   }
 
   start(): void {
@@ -111,10 +123,6 @@ export class PartitionPuller {
     await this.running;
     // The wake-up stream lapses by itself if this fails.
     await this.commands.del(this.keys.wake(this.instance)).catch(() => undefined);
-  }
-
-  private noteWake(reply: Array<[string, StreamEntry[]]>, wakeKey: string): void {
-    for (const [key, entries] of reply) if (key === wakeKey && entries.length > 0) this.wakeId = entries.at(-1)![0];
   }
 
   private wake(): void {
@@ -179,27 +187,38 @@ export class PartitionPuller {
    * later round, with an id the bus has delivered already, and is dropped there.
    */
   private async round(): Promise<void> {
-    const readFrom = new Map(this.cursors);
-    const partitions = [...readFrom.keys()];
-    const streamKeys = [this.keys.wake(this.instance), ...partitions.map((partition) => this.keys.log(partition))];
-    const ids = [this.wakeId, ...partitions.map((partition) => readFrom.get(partition)!)];
-    const read = this.blocking.xread('COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', ...streamKeys, ...ids) as Promise<Array<
-      [string, StreamEntry[]]
-    > | null>;
+    const { partitions, keys: streamKeys, partitionOf } = this.readLayout();
+    const readFrom = partitions.map((partition) => this.cursors.get(partition)!);
+    const read = this.blocking.xread(
+      'COUNT',
+      BATCH,
+      'BLOCK',
+      BLOCK_MS,
+      'STREAMS',
+      ...streamKeys,
+      this.wakeId,
+      ...readFrom,
+    ) as Promise<Array<[string, StreamEntry[]]> | null>;
     const reply = await Promise.race([read, this.stopping]);
     if (this.stopped || reply === null) return;
-    this.noteWake(reply, streamKeys[0]!);
-    const byKey = new Map(partitions.map((partition) => [this.keys.log(partition), partition]));
     const records: LogRecord[] = [];
     const gaps: LogGap[] = [];
+    const from = new Map<number, string>();
     let cut: EventIdParts | undefined;
+    let logs = 0;
     for (const [key, entries] of reply) {
-      const partition = byKey.get(key);
-      if (partition === undefined || entries.length === 0) continue;
+      const partition = partitionOf.get(key);
+      if (partition === undefined) {
+        if (entries.length > 0) this.wakeId = entries.at(-1)![0];
+        continue;
+      }
+      if (entries.length === 0) continue;
+      logs++;
+      const after = readFrom[partitions.indexOf(partition)]!;
+      from.set(partition, after);
       const previous = field(entries[0]![1], 'v') ?? '0-0';
-      const from = readFrom.get(partition)!;
-      if (compareEventIds(parseEventId(previous) ?? { ms: 0, seq: 0 }, parseEventId(from)!) > 0) {
-        gaps.push({ partition, after: from, through: previous });
+      if (previous !== after && compareEventIds(parseEventId(previous) ?? { ms: 0, seq: 0 }, parseEventId(after)!) > 0) {
+        gaps.push({ partition, after, through: previous });
       }
       if (entries.length >= BATCH) {
         const end = parseEventId(entries.at(-1)![0])!;
@@ -207,7 +226,9 @@ export class PartitionPuller {
       }
       for (const [id, fields] of entries) records.push({ id, idParts: parseEventId(id)!, partition, fields });
     }
-    records.sort((a, b) => compareEventIds(a.idParts, b.idParts));
+    if (logs === 0) return;
+    // One log's entries are in order already; several are merged by id.
+    if (logs > 1) records.sort((a, b) => compareEventIds(a.idParts, b.idParts));
     const end = cut;
     const handed = end === undefined ? records : records.filter((record) => compareEventIds(record.idParts, end) <= 0);
     // A gap that ends past the cut waits for the round that reaches it.
@@ -221,7 +242,7 @@ export class PartitionPuller {
     for (const [partition, id] of newest) {
       if (deferred.has(partition)) continue;
       // Unfollowed (or followed anew) meanwhile: leave the cursor the change set.
-      if (this.cursors.get(partition) === readFrom.get(partition)) this.cursors.set(partition, id);
+      if (this.cursors.get(partition) === from.get(partition)) this.cursors.set(partition, id);
     }
     this.onAdvanced();
   }

@@ -381,7 +381,15 @@ export class RedisBus implements EventBus {
     for (const record of records) {
       const topics = field(record.fields, 't') ?? '';
       if (!this.wanted(topics)) continue;
-      events.push(toEvent(record.id, topics, field(record.fields, 'y') ?? 'message', field(record.fields, 'd') ?? 'null'));
+      events.push(
+        createBusEvent({
+          idParts: record.idParts,
+          topics: topics.split(' '),
+          type: field(record.fields, 'y') ?? 'message',
+          data: field(record.fields, 'd') ?? 'null',
+          publishedAt: record.idParts.ms,
+        }),
+      );
     }
     if (gaps.length > 0) events.sort((a, b) => compareEventIds(a.idParts, b.idParts));
     for (const event of events) {
