@@ -588,6 +588,7 @@ async function scaleRun(
   instances: number,
   subscribers: number,
   extraEnv: Record<string, string>,
+  perUserEvents = subscribers * 2,
 ): Promise<ScaleResult> {
   const dataDir = await prepareDataDir();
   const secret = randomBytes(32).toString('hex');
@@ -609,7 +610,7 @@ async function scaleRun(
     });
     if (opened.connected !== opened.expected) throw new Error(`only ${opened.connected} of ${opened.expected} subscribers connected`);
     await sleep(1000);
-    const events = shape === 'one topic' ? 40 : subscribers * 2;
+    const events = shape === 'one topic' ? 40 : perUserEvents;
     const expected = shape === 'one topic' ? events * subscribers : events;
     await client.call('measure', 'measuring');
     const cpuBefore = servers.reduce((sum, server) => sum + cpuMs(server.child.pid!), 0);
@@ -724,7 +725,7 @@ async function scaleMain(resultsDir: string, stamp: string, machine: Record<stri
     for (const shape of ['one topic', 'per-user topics'] as const) {
       for (const instances of compareOnly ? [4] : [1, 2, 4]) {
         if (compareOnly && shape === 'one topic') continue;
-        const result = await scaleRun(shape, instances, subscribers, env);
+        const result = await scaleRun(shape, instances, subscribers, env, arg('per-user-events', subscribers * 2));
         console.log(JSON.stringify(result));
         scale.push(result);
       }
@@ -753,9 +754,9 @@ async function scaleMain(resultsDir: string, stamp: string, machine: Record<stri
     `# Redis scale-out${compareOnly ? ' (4 instances, per-user topics only)' : ''} (${stamp})`,
     '',
     `Machine: ${String(machine.cpus)} CPUs, shared with other work: load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(1)).join(' ')} after. Servers, redis-server and the load client share the CPUs.`,
-    `Server: ${SERVER_ROOT === ROOT ? 'this checkout' : SERVER_ROOT}. Command: \`node --import tsx bench/redis-bench.ts --scale --runs ${runs} --subscribers ${subscribers} --publishes ${publishes} --partitions ${partitions}${compareOnly ? ' --compare-only' : ''}${SERVER_ROOT === ROOT ? '' : ` --server-root ${SERVER_ROOT}`}\``,
+    `Server: ${SERVER_ROOT === ROOT ? 'this checkout' : SERVER_ROOT}. Command: \`node --import tsx bench/redis-bench.ts --scale --runs ${runs} --subscribers ${subscribers} --publishes ${publishes} --partitions ${partitions} --per-user-events ${arg('per-user-events', subscribers * 2)}${compareOnly ? ' --compare-only' : ''}${SERVER_ROOT === ROOT ? '' : ` --server-root ${SERVER_ROOT}`}\``,
     '',
-    `Medians of ${runs} runs; ratios from the medians of the same run set. One topic: 40 events to all ${subscribers} subscribers. Per-user topics: ${subscribers * 2} events, each to the one subscriber of its inbox; subscribers spread evenly over the instances, events published through the first.`,
+    `Medians of ${runs} runs; ratios from the medians of the same run set. One topic: 40 events to all ${subscribers} subscribers. Per-user topics: ${arg('per-user-events', subscribers * 2)} events, each to the one subscriber of its inbox; subscribers spread evenly over the instances, events published through the first.`,
     '',
     '| shape | instances | delivered events/s | server CPU per delivered event (µs) | delivered/s vs 1 instance |',
     '|---|---|---|---|---|',
