@@ -6,6 +6,9 @@
  *   node --import tsx bench/redis-bench.ts                  # both scenarios, 3 runs each, medians
  *   node --import tsx bench/redis-bench.ts --runs 1 --subscribers 2000
  *   node --import tsx bench/redis-bench.ts --idle 50000     # idle subscribers on 3 workers + one broadcast
+ *   node --import tsx bench/redis-bench.ts --scale          # issue 13: 1/2/4 instances, one topic and per-user
+ *                                                           # topics; publish latency on single, fsync, WAIT, Cluster
+ *   ... --scale --compare-only --server-root DIR            # the same per-user fan-out on 4 instances of another checkout
  *
  * Scenarios: `memory` = 1 instance on the memory bus holding every subscriber; `redis` = 2
  * instances on the Redis bus holding half each (events published on the first). Two phases per
@@ -41,6 +44,8 @@ interface ClientJob {
   targets: Array<{ port: number; count: number }>;
   token: string;
   topic: string;
+  /** One topic per connection, in order over all targets (per-user inboxes); else `topic` for all. */
+  topics?: string[];
   localAddress?: string;
 }
 
@@ -76,7 +81,7 @@ function runClient(): void {
     lastAt = at;
   };
 
-  const open = (job: ClientJob, port: number) => {
+  const open = (job: ClientJob, port: number, topic: string) => {
     const socket = net.connect({ host: '127.0.0.1', port, localAddress: job.localAddress });
     socket.setNoDelay(true);
     let rest = '';
@@ -99,7 +104,7 @@ function runClient(): void {
     });
     socket.on('error', () => undefined);
     socket.write(
-      `GET /events?topic=${encodeURIComponent(job.topic)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${job.token}\r\n\r\n`,
+      `GET /events?topic=${encodeURIComponent(topic)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${job.token}\r\n\r\n`,
     );
     sockets.push(socket);
   };
@@ -110,7 +115,7 @@ function runClient(): void {
       let expected = 0;
       for (const target of job.targets) {
         for (let i = 0; i < target.count; i++) {
-          open(job, target.port);
+          open(job, target.port, job.topics?.[expected] ?? job.topic);
           expected++;
           // Ramp: 250 connections, then let the servers accept them (listen backlog is 511).
           if (expected % 250 === 0) {
@@ -205,11 +210,27 @@ interface Proc {
   stop(): Promise<void>;
 }
 
-async function startRedis(dir: string): Promise<Proc> {
+async function startRedis(dir: string, extra: string[] = []): Promise<Proc> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--dbfilename',
+      `dump-${port}.rdb`,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...extra,
+    ],
+    { stdio: 'ignore' },
+  );
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect({ host: '127.0.0.1', port }, () => {
@@ -232,10 +253,16 @@ async function stopProc(child: ChildProcess): Promise<void> {
   child.kill('SIGKILL');
 }
 
+/** The checkout whose server is measured (`--server-root DIR`: e.g. a worktree of an older commit, to compare designs). */
+const SERVER_ROOT = (() => {
+  const at = process.argv.indexOf('--server-root');
+  return at >= 0 ? path.resolve(process.argv[at + 1]!) : ROOT;
+})();
+
 async function startServer(env: Record<string, string>, listeners = 1): Promise<Proc> {
   const port = env.PORT !== undefined && env.PORT !== '0' ? Number(env.PORT) : await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts')], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(SERVER_ROOT, 'src/main.ts')], {
+    cwd: SERVER_ROOT,
     env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -273,7 +300,7 @@ async function login(port: number): Promise<string> {
   return ((await res.json()) as { access_token: string }).access_token;
 }
 
-async function publish(port: number, token: string, topic: string, k: number): Promise<void> {
+async function publish(port: number, token: string, topic: string, k: number): Promise<number> {
   // Retried (a kept-alive connection the server just closed resets): the idempotency key makes a retry safe.
   const key = `${topic.replace(/\//g, '.')}-${k}-${randomBytes(4).toString('hex')}`;
   for (let attempt = 1; ; attempt++) {
@@ -285,7 +312,7 @@ async function publish(port: number, token: string, topic: string, k: number): P
       });
       if (res.status !== 201 && res.status !== 200) throw new Error(`publish: ${res.status} ${await res.text()}`);
       await res.arrayBuffer();
-      return;
+      return attempt;
     } catch (error) {
       if (attempt >= 3 || !(error instanceof TypeError)) throw error;
     }
@@ -532,6 +559,234 @@ async function idle(total: number): Promise<Record<string, unknown>> {
   }
 }
 
+// ---------------------------------------------------------------- scale-out, latency and durability (issue 13)
+
+/** CPU time (ms) a process has used so far, from /proc/PID/stat (utime + stime, 100 ticks per second). */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+interface ScaleResult {
+  shape: 'one topic' | 'per-user topics';
+  instances: number;
+  subscribers: number;
+  events: number;
+  deliveries: number;
+  deliveredPerSecond: number;
+  /** Server CPU (all instances) per delivered event, in microseconds. */
+  cpuUsPerDelivery: number;
+}
+
+/** Fan-out with N instances sharing the subscribers evenly; events published through the first. */
+async function scaleRun(
+  shape: ScaleResult['shape'],
+  instances: number,
+  subscribers: number,
+  extraEnv: Record<string, string>,
+  perUserEvents = subscribers * 2,
+): Promise<ScaleResult> {
+  const dataDir = await prepareDataDir();
+  const secret = randomBytes(32).toString('hex');
+  const redisDir = mkdtempSync(path.join(os.tmpdir(), 'notify-bench-redis-'));
+  const procs: Proc[] = [];
+  let client: Client | undefined;
+  try {
+    const redis = await startRedis(redisDir);
+    procs.push(redis);
+    const env = { ...baseEnv(dataDir, secret), REDIS_URL: `redis://127.0.0.1:${redis.port}`, REDIS_KEY_PREFIX: 'bench:', ...extraEnv };
+    const servers = await Promise.all(Array.from({ length: instances }, () => startServer(env)));
+    procs.push(...servers);
+    const targets = servers.map((server) => ({ port: server.port, count: subscribers / instances }));
+    const token = await login(servers[0]!.port);
+    client = await Client.start();
+    const topics = shape === 'one topic' ? undefined : Array.from({ length: subscribers }, (_, i) => `bench/u/${i}`);
+    const opened = await client.call<{ connected: number; expected: number }>('open', 'opened', {
+      job: { targets, token, topic: 'bench/one', topics },
+    });
+    if (opened.connected !== opened.expected) throw new Error(`only ${opened.connected} of ${opened.expected} subscribers connected`);
+    await sleep(1000);
+    const events = shape === 'one topic' ? 40 : perUserEvents;
+    const expected = shape === 'one topic' ? events * subscribers : events;
+    await client.call('measure', 'measuring');
+    const cpuBefore = servers.reduce((sum, server) => sum + cpuMs(server.child.pid!), 0);
+    const start = now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < events) {
+          const k = next++;
+          await publish(servers[0]!.port, token, shape === 'one topic' ? 'bench/one' : `bench/u/${k % subscribers}`, k);
+        }
+      }),
+    );
+    await waitForDeliveries(client, expected, 120_000);
+    const report = (await client.call<{ report: ClientReport }>('report', 'report')).report;
+    const cpu = servers.reduce((sum, server) => sum + cpuMs(server.child.pid!), 0) - cpuBefore;
+    return {
+      shape,
+      instances,
+      subscribers,
+      events,
+      deliveries: report.deliveries,
+      deliveredPerSecond: Math.round(report.deliveries / ((report.lastAt - start) / 1000)),
+      cpuUsPerDelivery: round((cpu * 1000) / report.deliveries),
+    };
+  } finally {
+    await client?.stop();
+    for (const proc of procs.reverse()) await proc.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(redisDir, { recursive: true, force: true });
+  }
+}
+
+type Store = 'single' | 'appendfsync always' | 'WAIT 1 (one replica)' | 'cluster (3 primaries)';
+
+/** Publish round trips (HTTP answer) on one instance with one subscriber, sequentially: p50/p99. */
+async function latencyRun(store: Store, publishes: number): Promise<{ store: Store; p50Ms: number; p99Ms: number }> {
+  const dataDir = await prepareDataDir();
+  const secret = randomBytes(32).toString('hex');
+  const redisDir = mkdtempSync(path.join(os.tmpdir(), 'notify-bench-redis-'));
+  const procs: Proc[] = [];
+  try {
+    let url: string;
+    const extra: Record<string, string> = {};
+    if (store === 'cluster (3 primaries)') {
+      const nodes = [];
+      for (let i = 0; i < 3; i++) {
+        const node = await startRedis(redisDir, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`]);
+        procs.push(node);
+        nodes.push(node.port);
+      }
+      const create = spawn(
+        'redis-cli',
+        ['--cluster', 'create', ...nodes.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'],
+        {
+          stdio: 'ignore',
+        },
+      );
+      await new Promise((resolve) => create.once('exit', resolve));
+      await sleep(2000);
+      url = `redis+cluster://${nodes.map((port) => `127.0.0.1:${port}`).join(',')}`;
+    } else {
+      const primary = await startRedis(redisDir, store === 'appendfsync always' ? ['--appendonly', 'yes', '--appendfsync', 'always'] : []);
+      procs.push(primary);
+      url = `redis://127.0.0.1:${primary.port}`;
+      if (store === 'WAIT 1 (one replica)') {
+        const replica = await startRedis(redisDir, ['--replicaof', '127.0.0.1', String(primary.port)]);
+        procs.push(replica);
+        // Until the replica is in sync, WAIT 1 cannot succeed.
+        for (let i = 0; i < 100; i++) {
+          const info = await new Promise<string>((resolve) => {
+            const cli = spawn('redis-cli', ['-p', String(replica.port), 'info', 'replication']);
+            let out = '';
+            cli.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+            cli.once('exit', () => resolve(out));
+          });
+          if (info.includes('master_link_status:up')) break;
+          await sleep(100);
+        }
+        extra.REDIS_WAIT_REPLICAS = '1';
+      }
+    }
+    const server = await startServer({ ...baseEnv(dataDir, secret), REDIS_URL: url, REDIS_KEY_PREFIX: 'bench:', ...extra });
+    procs.push(server);
+    const token = await login(server.port);
+    const times: number[] = [];
+    for (let k = 0; k < publishes + 20; k++) {
+      const started = performance.now();
+      await publish(server.port, token, `bench/lat/${k % 50}`, k);
+      if (k >= 20) times.push(performance.now() - started); // the first 20 warm up
+    }
+    times.sort((x, y) => x - y);
+    return { store, p50Ms: round(times[Math.floor(times.length * 0.5)]!), p99Ms: round(times[Math.floor(times.length * 0.99)]!) };
+  } finally {
+    for (const proc of procs.reverse()) await proc.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(redisDir, { recursive: true, force: true });
+  }
+}
+
+async function scaleMain(resultsDir: string, stamp: string, machine: Record<string, unknown>): Promise<void> {
+  const runs = arg('runs', 3);
+  const subscribers = arg('subscribers', 1000);
+  const publishes = arg('publishes', 300);
+  const partitions = arg('partitions', 16);
+  const compareOnly = process.argv.includes('--compare-only');
+  const env = { REDIS_PARTITIONS: String(partitions) };
+  const loadBefore = os.loadavg();
+  const scale: ScaleResult[] = [];
+  const latency: Array<{ store: Store; p50Ms: number; p99Ms: number }> = [];
+  for (let i = 0; i < runs; i++) {
+    for (const shape of ['one topic', 'per-user topics'] as const) {
+      for (const instances of compareOnly ? [4] : [1, 2, 4]) {
+        if (compareOnly && shape === 'one topic') continue;
+        const result = await scaleRun(shape, instances, subscribers, env, arg('per-user-events', subscribers * 2));
+        console.log(JSON.stringify(result));
+        scale.push(result);
+      }
+    }
+    if (compareOnly) continue;
+    for (const store of ['single', 'appendfsync always', 'WAIT 1 (one replica)', 'cluster (3 primaries)'] as const) {
+      const result = await latencyRun(store, publishes);
+      console.log(JSON.stringify(result));
+      latency.push(result);
+    }
+  }
+  const loadAfter = os.loadavg();
+  const med = (shape: string, instances: number, pick: (r: ScaleResult) => number) =>
+    median(scale.filter((r) => r.shape === shape && r.instances === instances).map(pick));
+  const report = {
+    machine,
+    serverRoot: SERVER_ROOT,
+    settings: { runs, subscribers, publishes, partitions },
+    loadAverage: { before: loadBefore, after: loadAfter },
+    scale,
+    latency,
+  };
+  const name = compareOnly ? `redis-scale-compare-${stamp}` : `redis-scale-${stamp}`;
+  writeFileSync(path.join(resultsDir, `${name}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  const lines = [
+    `# Redis scale-out${compareOnly ? ' (4 instances, per-user topics only)' : ''} (${stamp})`,
+    '',
+    `Machine: ${String(machine.cpus)} CPUs, shared with other work: load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(1)).join(' ')} after. Servers, redis-server and the load client share the CPUs.`,
+    `Server: ${SERVER_ROOT === ROOT ? 'this checkout' : SERVER_ROOT}. Command: \`node --import tsx bench/redis-bench.ts --scale --runs ${runs} --subscribers ${subscribers} --publishes ${publishes} --partitions ${partitions} --per-user-events ${arg('per-user-events', subscribers * 2)}${compareOnly ? ' --compare-only' : ''}${SERVER_ROOT === ROOT ? '' : ` --server-root ${SERVER_ROOT}`}\``,
+    '',
+    `Medians of ${runs} runs; ratios from the medians of the same run set. One topic: 40 events to all ${subscribers} subscribers. Per-user topics: ${arg('per-user-events', subscribers * 2)} events, each to the one subscriber of its inbox; subscribers spread evenly over the instances, events published through the first.`,
+    '',
+    '| shape | instances | delivered events/s | server CPU per delivered event (µs) | delivered/s vs 1 instance |',
+    '|---|---|---|---|---|',
+  ];
+  for (const shape of ['one topic', 'per-user topics']) {
+    for (const instances of [1, 2, 4]) {
+      if (!scale.some((r) => r.shape === shape && r.instances === instances)) continue;
+      const rate = med(shape, instances, (r) => r.deliveredPerSecond);
+      const base = scale.some((r) => r.shape === shape && r.instances === 1) ? med(shape, 1, (r) => r.deliveredPerSecond) : NaN;
+      lines.push(`| ${shape} | ${instances} | ${rate} | ${med(shape, instances, (r) => r.cpuUsPerDelivery)} | ${round(rate / base)} |`);
+    }
+  }
+  if (latency.length > 0) {
+    lines.push(
+      '',
+      `Publish round trip (HTTP answer), ${publishes} sequential publishes on one instance:`,
+      '',
+      '| Redis | p50 (ms) | p99 (ms) |',
+      '|---|---|---|',
+    );
+    for (const store of ['single', 'appendfsync always', 'WAIT 1 (one replica)', 'cluster (3 primaries)'] as const) {
+      const mine = latency.filter((r) => r.store === store);
+      lines.push(`| ${store} | ${median(mine.map((r) => r.p50Ms))} | ${median(mine.map((r) => r.p99Ms))} |`);
+    }
+  }
+  lines.push('');
+  writeFileSync(path.join(resultsDir, `${name}.md`), lines.join('\n'));
+  console.log(lines.join('\n'));
+}
+
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
@@ -540,6 +795,10 @@ async function main(): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGb: round(os.totalmem() / 2 ** 30), node: process.version };
 
+  if (process.argv.includes('--scale')) {
+    await scaleMain(resultsDir, stamp, machine);
+    return;
+  }
   const idleCount = arg('idle', 0);
   if (idleCount > 0) {
     const result = { machine, ...(await idle(idleCount)) };

@@ -5,6 +5,7 @@ import { IssuerConfigError, loadIssuersFile, type IssuerConfig } from './auth/is
 import { DEFAULT_ROLES, roleTableSchema, type RoleTable } from './auth/role-table.js';
 import { PresenceConfigError, PresencePolicy } from './presence/presence-policy.js';
 import { parseWebhookConfig, WebhookConfigError, type WebhookTarget } from './webhooks/webhook-config.js';
+import { parseRedisTarget, type RedisTarget } from './redis-target.js';
 
 /**
  * The whole configuration, parsed and checked once at start (only the entry points read
@@ -185,27 +186,46 @@ export const SETTINGS = {
     description: 'On SIGTERM/SIGINT: streams get `closed` (`shutdown`) at once; in-flight requests get this long.',
   }),
 
-  HISTORY_SIZE: setting(int(0, 1_000_000), { default: '1000', description: 'Events kept per topic for replay.' }),
+  HISTORY_SIZE: setting(int(0, 1_000_000), { default: '1000', description: 'Events kept per topic for replay (on Redis too).' }),
   HISTORY_TTL: seconds_(1, 30 * 86400, { default: '3600', description: 'How long an event stays replayable.' }),
   HISTORY_MAX_TOPICS: setting(int(1, 10_000_000), {
     default: '10000',
-    description: 'Topics with history; the least recently published are forgotten first (a replay across them answers `reset`).',
+    description:
+      'Topics with history (on Redis too: the bound on its memory); the least recently published are forgotten first (a replay across them answers `reset`).',
   }),
   IDEMPOTENCY_TTL: seconds_(1, 7 * 86400, { default: '86400', description: 'How long a publish `idempotencyKey` is remembered.' }),
   IDEMPOTENCY_MAX_KEYS: setting(int(0, 10_000_000), { default: '100000', description: 'Bound on remembered keys.' }),
 
-  REDIS_URL: setting(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'), {
-    description:
-      '`redis://[:password@]host:port[/db]` or `rediss://`: run on Redis instead of the embedded default, so events, refresh tokens, revocations, login counters and stream slots are shared by every instance (see "Running more than one instance"). Unset: the embedded default (memory).',
-  }),
+  REDIS_URL: setting(
+    z
+      .string()
+      .regex(
+        /^(rediss?:\/\/|rediss?\+(sentinel|cluster):\/\/)/,
+        'must be a redis://, rediss://, redis+sentinel://host:port,.../name or redis+cluster://host:port,... URL',
+      ),
+    {
+      description:
+        'Run on Redis instead of the embedded default: events, refresh tokens, revocations, login counters and stream slots are shared by every instance (see "Running more than one instance"). `redis://[user:pass@]host:port` (or `rediss://`) for one primary; `redis+sentinel://[user:pass@]host:port,host:port,.../master-name` to follow the primary Sentinel names through failovers; `redis+cluster://[user:pass@]host:port,...` for Redis Cluster (any reachable nodes; the rest are discovered).',
+    },
+  ),
   REDIS_KEY_PREFIX: setting(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -'), {
     default: 'notify:',
     description: 'Prefix of every Redis key, so several deployments can share one Redis.',
   }),
-  REDIS_STREAM_MAXLEN: setting(int(1000, 100_000_000), {
-    default: '100000',
+  REDIS_PARTITIONS: setting(int(1, 1024), {
+    default: '16',
     description:
-      'Events kept for replay over all topics (on Redis, `HISTORY_SIZE` and `HISTORY_MAX_TOPICS` do not apply; `HISTORY_TTL` does).',
+      'Partition logs that topics are hashed to on Redis. Each instance reads only the partitions its streams can match (a wildcard selector reads all). Fixed once events are stored: an instance with another value refuses to start.',
+  }),
+  REDIS_STREAM_MAXLEN: setting(int(100, 100_000_000), {
+    default: '10000',
+    description:
+      'Entries kept in each Redis partition log (and none older than `HISTORY_TTL`). An instance that falls further behind repairs from per-topic history, or sends `reset` to the streams that lost events; never a silent gap. History itself is `HISTORY_SIZE` per topic, as on the embedded default.',
+  }),
+  REDIS_WAIT_REPLICAS: setting(int(0, 16), {
+    default: '0',
+    description:
+      "Replicas that must hold an event before its publish answers 201 (`WAIT`, at most 1 s, else 503 `redis_unavailable` and a retry with the same `idempotencyKey` gets the stored event). `0`: the primary's answer. `1` with a replica keeps every acknowledged event through a Sentinel failover, at about one replication round trip per publish.",
   }),
   PRESENCE_FILE: setting(text, {
     defaultText: 'no presence',
@@ -296,6 +316,14 @@ function configSchema(readFile: (file: string) => string) {
     if (e.MAX_DATA_BYTES > e.MAX_BODY_BYTES) return fail('MAX_DATA_BYTES', 'must not be larger than MAX_BODY_BYTES');
     if (e.WORKERS > 1 && e.REDIS_URL === undefined) {
       return fail('WORKERS', 'more than one worker needs REDIS_URL (workers share events and state through Redis)');
+    }
+    let redisTarget: RedisTarget | undefined;
+    if (e.REDIS_URL !== undefined) {
+      try {
+        redisTarget = parseRedisTarget(e.REDIS_URL);
+      } catch (error) {
+        return fail('REDIS_URL', (error as Error).message);
+      }
     }
     if (e.METRICS === 'token' && e.METRICS_TOKEN === undefined) return fail('METRICS_TOKEN', 'is required when METRICS=token');
     const metricsColon = e.METRICS_LISTEN.lastIndexOf(':');
@@ -407,9 +435,18 @@ function configSchema(readFile: (file: string) => string) {
       },
       /** Where shared state lives: chosen here, once, and nowhere else. */
       backend:
-        e.REDIS_URL === undefined
+        e.REDIS_URL === undefined || redisTarget === undefined
           ? { kind: 'memory' as const }
-          : { kind: 'redis' as const, url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, streamMaxLen: e.REDIS_STREAM_MAXLEN },
+          : {
+              kind: 'redis' as const,
+              url: e.REDIS_URL,
+              /** REDIS_URL parsed: a single Redis, Sentinel or Cluster. */
+              target: redisTarget,
+              keyPrefix: e.REDIS_KEY_PREFIX,
+              partitions: e.REDIS_PARTITIONS,
+              streamMaxLen: e.REDIS_STREAM_MAXLEN,
+              waitReplicas: e.REDIS_WAIT_REPLICAS,
+            },
       /** Who is present on which topics (issue 15): the rules, the debounce, the lease and the page size. */
       presence: {
         policy: presence,

@@ -35,6 +35,15 @@ export interface PublishResult {
 /** Receives live events. Called synchronously from the bus's dispatch loop: must not throw or block. */
 export interface EventSink {
   deliver(event: BusEvent): void;
+  /**
+   * Events this sink's selectors may match, up to and including `throughId`, were lost before
+   * they could be delivered (a Redis instance fell behind what the shared log still held, and
+   * per-topic history no longer holds them either). The sink must say so to its client (`reset`)
+   * rather than go on as if nothing was missed. Events at or below `throughId` may still be
+   * delivered after it (from another partition of the same batch); the sink drops them, since its
+   * client reloads. A bus that never loses events never calls it.
+   */
+  lost?(throughId: string): void;
 }
 
 export interface Subscription {

@@ -26,7 +26,10 @@ export function createErrorHandler(logger: Logger) {
         logger.warn({ err: caught, path: ctx.path }, 'error after response started');
         return;
       }
-      if (error.status >= 500) logger.error({ err: caught, method: ctx.method, path: ctx.path }, 'request failed');
+      // A deliberate refusal (503 with a stated reason: Redis unavailable, shutting down, busy) is
+      // expected while it lasts: one short line, not an error with a stack for every request.
+      if (error.status === 503 && error.expose) logger.warn({ code: error.code, method: ctx.method, path: ctx.path }, 'request refused');
+      else if (error.status >= 500) logger.error({ err: caught, method: ctx.method, path: ctx.path }, 'request failed');
       ctx.status = error.status;
       for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
       if (error instanceof BearerError) {

@@ -59,6 +59,8 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
    * events arrive in id order.
    */
   private floor: EventIdParts | undefined;
+  /** The id of the last event written (or the resume point): what a live `reset` says the client had. */
+  private lastSent: string | undefined;
   /** The deadline slot this session waits in (the expiry warning first, then the expiry). */
   private deadlineSlot: number | undefined;
   private warned = false;
@@ -113,6 +115,7 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
     );
     this.armTimers();
     this.settings.onOpen?.(this);
+    this.lastSent = lastEventId;
     if (lastEventId !== undefined && !(await this.catchUp(bus, lastEventId))) return;
     const waiting = this.pending ?? [];
     this.pending = undefined;
@@ -138,9 +141,11 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
       if (this.ended) return false;
       if (replay.kind === 'reset') {
         this.stream.write(resetEvent(replay.reason, since, replay.headId));
+        this.lastSent = replay.headId;
         this.floor = replay.headId === undefined ? undefined : parseEventId(replay.headId);
       } else {
         for (const event of replay.events) {
+          this.lastSent = event.id;
           if (!this.stream.write(event.frame)) return false;
           if (this.stream.congested) await this.stream.drained();
           if (this.ended) return false;
@@ -175,12 +180,32 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
       if (compareEventIds(event.idParts, this.floor) <= 0) return;
       this.floor = undefined;
     }
+    this.lastSent = event.id;
     this.stream.write(event.frame);
   }
 
   /** Writes a control frame that is not the session's own (presence events, serialised once for every watcher). */
   sendControl(frame: string): void {
     this.stream.write(frame);
+  }
+
+  /**
+   * The bus lost events this stream may match, up to `throughId` (`EventSink.lost`): the client
+   * gets `reset` and the stream goes on after `throughId`; what still arrives at or below it is
+   * dropped like a replayed duplicate. During catch-up, history is read again from the last id
+   * written instead, which answers `reset` itself if it no longer holds the gap.
+   */
+  lost(throughId: string): void {
+    const through = parseEventId(throughId);
+    if (this.ended || through === undefined) return;
+    if (this.pending !== undefined) {
+      this.pending = [];
+      this.pendingBytes = -1;
+      return;
+    }
+    if (this.floor !== undefined && compareEventIds(through, this.floor) <= 0) return;
+    this.stream.write(resetEvent('history_exhausted', this.lastSent ?? '', throughId));
+    this.floor = through;
   }
 
   /** Writes a shared heartbeat frame. */

@@ -1,7 +1,7 @@
 import { openMemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { openRedisBackend } from '../../src/backends/redis/redis-backend.js';
 import { loadConfig } from '../../src/config.js';
-import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { deleteKeys, REDIS_TARGETS, uniquePrefix } from '../helpers/redis.js';
 import { backendContract, CONTRACT_MAX_STREAMS_PER_USER, CONTRACT_PRESENCE_LEASE_MS } from './backend.contract.js';
 
 // Both backends read the shipped defaults, as the server would, with a small stream-slot limit.
@@ -18,13 +18,15 @@ backendContract('memory', false, () => ({
   cleanUp: async () => undefined,
 }));
 
-backendContract('redis', true, () => {
-  const keyPrefix = uniquePrefix('backend');
-  const config = settings({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: keyPrefix });
-  if (config.backend.kind !== 'redis') throw new Error('expected the Redis backend');
-  const redis = config.backend;
-  return {
-    open: (deps) => openRedisBackend({ ...config, redis }, deps),
-    cleanUp: () => deleteKeys(TEST_REDIS_URL, keyPrefix),
-  };
-});
+for (const [name, url] of REDIS_TARGETS) {
+  backendContract(name, true, () => {
+    const keyPrefix = uniquePrefix('backend');
+    const config = settings({ REDIS_URL: url, REDIS_KEY_PREFIX: keyPrefix });
+    if (config.backend.kind !== 'redis') throw new Error('expected the Redis backend');
+    const redis = config.backend;
+    return {
+      open: (deps) => openRedisBackend({ ...config, redis }, deps),
+      cleanUp: () => deleteKeys(url, keyPrefix),
+    };
+  });
+}

@@ -18,6 +18,8 @@ export interface Instance {
   readonly child: ChildProcess;
   /** Everything it wrote to stderr. */
   stderr(): string;
+  /** Its log lines (stdout), the last megabyte at most. */
+  stdout(): string;
   /** Sends a signal and waits for the exit (SIGKILL: a crash, nothing flushed). */
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -72,13 +74,16 @@ export class Deployment {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
+    let stdout = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => (stdout = (stdout + chunk.toString()).slice(-1_000_000)));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const instance = (url: string): Instance => ({
       name,
       url,
       child,
       stderr: () => stderr,
+      stdout: () => stdout,
       async kill(signal = 'SIGTERM') {
         if (child.exitCode === null && child.signalCode === null) child.kill(signal);
         await exited;

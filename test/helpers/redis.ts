@@ -4,30 +4,82 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 
 /** The shared Redis the tests use (`.ci/run` starts one on loopback). */
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** The shared 3-primary Redis Cluster (`scripts/test-services.sh` starts it on loopback, once per machine). */
+export const TEST_REDIS_CLUSTER = process.env.TEST_REDIS_CLUSTER ?? 'redis+cluster://127.0.0.1:30001,127.0.0.1:30002,127.0.0.1:30003';
+
+/** The Redis deployments the Redis contract suites run on: moving between them is only `REDIS_URL`. */
+export const REDIS_TARGETS: ReadonlyArray<readonly [name: string, url: string]> = [
+  ['redis', TEST_REDIS_URL],
+  ['redis cluster', TEST_REDIS_CLUSTER],
+];
+
+/** A plain connection to each primary of `url` (one for a single Redis, every master of a cluster). */
+async function primaries(url: string): Promise<Redis[]> {
+  if (!url.startsWith('redis+cluster://')) {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    client.on('error', () => undefined);
+    await client.connect();
+    return [client];
+  }
+  const seeds = url
+    .slice('redis+cluster://'.length)
+    .split(',')
+    .map((node) => ({ host: node.slice(0, node.lastIndexOf(':')), port: Number(node.slice(node.lastIndexOf(':') + 1)) }));
+  const cluster = new Cluster(seeds, { lazyConnect: true });
+  cluster.on('error', () => undefined);
+  try {
+    await cluster.connect();
+    const masters = cluster.nodes('master').map((node) => ({ host: node.options.host!, port: node.options.port! }));
+    const clients = masters.map((master) => new Redis({ ...master, lazyConnect: true, maxRetriesPerRequest: 1 }));
+    for (const client of clients) client.on('error', () => undefined);
+    await Promise.all(clients.map((client) => client.connect()));
+    return clients;
+  } finally {
+    cluster.disconnect();
+  }
+}
+
+/** Every key under `prefix`, on every primary. */
+export async function listKeys(url: string, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const client of await primaries(url)) {
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        found.push(...keys);
+      } while (cursor !== '0');
+    } finally {
+      client.disconnect();
+    }
+  }
+  return found;
+}
 
 /** A key prefix no other test (or test run) uses, so tests can share one Redis. */
 export function uniquePrefix(label: string): string {
   return `test:${label}:${randomBytes(6).toString('hex')}:`;
 }
 
-/** Deletes every key under `prefix`. */
+/** Deletes every key under `prefix` (on a cluster, on every primary, one key at a time: keys span slots). */
 export async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await client.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    client.disconnect();
+  for (const client of await primaries(url)) {
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await Promise.all(keys.map((key) => client.unlink(key)));
+      } while (cursor !== '0');
+    } finally {
+      client.disconnect();
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
+import { BusKeys } from '../../src/backends/redis/bus-keys.js';
 import { TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { openStream, startServer, type StreamClient, type TestServer } from '../helpers/server.js';
 import { publish, waitUntil } from '../helpers/streams.js';
@@ -147,6 +148,7 @@ describe('a stream whose history cannot be read (Redis backend)', function () {
   let t: TestServer;
   let admin: Redis;
   const keyPrefix = uniquePrefix('replay-fails');
+  const history = new BusKeys(keyPrefix, 16).topic('public/news');
 
   before(async () => {
     t = await startServer({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: keyPrefix });
@@ -162,10 +164,10 @@ describe('a stream whose history cannot be read (Redis backend)', function () {
   it('ends a resuming stream with closed (replay_unavailable) instead of buffering live events forever', async () => {
     const publisher = (await t.login('newsroom')).access_token;
     const id = await publish(t.url, publisher, { topics: ['public/news'], data: 1 });
-    // History turns unreadable: every XRANGE on the event stream now fails (WRONGTYPE), while
+    // The topic's history turns unreadable: every XRANGE on it now fails (WRONGTYPE), while
     // tokens, stream slots and the rest of Redis still answer.
-    await admin.del(`${keyPrefix}events`);
-    await admin.set(`${keyPrefix}events`, 'not a stream');
+    await admin.del(history);
+    await admin.set(history, 'not a stream');
     const alice = (await t.login('alice')).access_token;
     const stream = openStream(`${t.url}/events${q('public/news')}&lastEventId=${encodeURIComponent(id)}`, alice);
     try {
@@ -174,7 +176,7 @@ describe('a stream whose history cannot be read (Redis backend)', function () {
       await waitUntil(() => t.server.registry.size === 0, 5000, 'the session to end');
     } finally {
       stream.close();
-      await admin.del(`${keyPrefix}events`);
+      await admin.del(history);
     }
   });
 });

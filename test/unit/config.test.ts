@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import path from 'node:path';
 import { DEFAULT_ROLES } from '../../src/auth/role-table.js';
+import { parseRedisTarget } from '../../src/redis-target.js';
 import { loadConfig } from '../../src/config.js';
 import { configError } from '../helpers/config.js';
 
@@ -88,12 +89,48 @@ describe('loadConfig', () => {
       ['LOG_LEVEL is unknown', { LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
       ['TRUST_PROXY is not a boolean', { TRUST_PROXY: 'maybe' }, 'TRUST_PROXY'],
       ['PUBLIC_ORIGIN is not a URL', { PUBLIC_ORIGIN: 'not a url' }, 'PUBLIC_ORIGIN'],
+      ['REDIS_URL has another scheme', { REDIS_URL: 'http://127.0.0.1:6379' }, 'REDIS_URL'],
+      ['REDIS_URL names a cluster node without a port', { REDIS_URL: 'redis+cluster://127.0.0.1:7000,127.0.0.1' }, 'REDIS_URL'],
+      ['REDIS_URL names sentinels without the master name', { REDIS_URL: 'redis+sentinel://127.0.0.1:26379' }, 'REDIS_URL'],
+      ['REDIS_URL gives a cluster a database', { REDIS_URL: 'redis+cluster://127.0.0.1:7000/2' }, 'REDIS_URL'],
+      ['REDIS_PARTITIONS is 0', { REDIS_URL: 'redis://127.0.0.1', REDIS_PARTITIONS: '0' }, 'REDIS_PARTITIONS'],
+      ['REDIS_WAIT_REPLICAS is negative', { REDIS_URL: 'redis://127.0.0.1', REDIS_WAIT_REPLICAS: '-1' }, 'REDIS_WAIT_REPLICAS'],
     ];
     for (const [when, env, key] of cases) {
       it(`names ${key} when ${when}`, () => {
         expect(configError(env).key).to.equal(key);
       });
     }
+
+    it('takes a single Redis, Sentinel or Cluster from REDIS_URL alone', () => {
+      for (const url of [
+        'redis://:pw@127.0.0.1:6379/1',
+        'redis+sentinel://u:p%40ss@10.0.0.1:26379,[::1]:26380/mymaster',
+        'redis+cluster://a.example:7000,b.example:7001',
+      ]) {
+        const config = loadConfig({ REDIS_URL: url });
+        expect(config.backend, url).to.deep.include({ kind: 'redis', url, partitions: 16, streamMaxLen: 10_000, waitReplicas: 0 });
+      }
+      expect(parseRedisTarget('redis+sentinel://u:p%40ss@10.0.0.1:26379,[::1]:26380/mymaster')).to.deep.equal({
+        kind: 'sentinel',
+        sentinels: [
+          { host: '10.0.0.1', port: 26379 },
+          { host: '::1', port: 26380 },
+        ],
+        name: 'mymaster',
+        auth: { username: 'u', password: 'p@ss' },
+        tls: false,
+      });
+      expect(parseRedisTarget('rediss+cluster://:secret@a:7000,b:7001')).to.deep.equal({
+        kind: 'cluster',
+        nodes: [
+          { host: 'a', port: 7000 },
+          { host: 'b', port: 7001 },
+        ],
+        auth: { password: 'secret' },
+        tls: true,
+      });
+    });
 
     it('accepts HS256 when the secret is 32 bytes as hex, base64url or base64', () => {
       const bytes = SECRET_32_BYTES;

@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { AttemptCounterFactory } from '../../auth/login-throttle.js';
 import type { Config } from '../../config.js';
 import { Lifecycle } from '../../lifecycle.js';
 import type { Backend, BackendDeps } from '../backend.js';
-import { connectRedis } from './connect.js';
+import { connectRedis, type RedisClient } from './connect.js';
 import { RedisBus } from './redis-bus.js';
 import { openRedisPresence } from './redis-presence.js';
 import { RedisRefreshTokenStore } from './redis-refresh-token-store.js';
@@ -33,16 +32,21 @@ const CLOSE_TIMEOUT_MS = 2000;
  *   was already connected is closed again.
  */
 export async function openRedisBackend(settings: RedisBackendSettings, deps: BackendDeps): Promise<Backend> {
-  const { url, keyPrefix } = settings.redis;
+  const { keyPrefix } = settings.redis;
+  const target = settings.redis.target;
   const lifecycle = new Lifecycle({ closerTimeoutMs: CLOSE_TIMEOUT_MS, onCloseError: (_name, error) => deps.onError(error as Error) });
   return lifecycle.build(async () => {
     const bus = await lifecycle.open(
       'redis bus',
       () =>
         RedisBus.connect({
-          url,
+          url: target,
           keyPrefix,
-          maxLen: settings.redis.streamMaxLen,
+          historySize: settings.history.size,
+          maxTopics: settings.history.maxTopics,
+          partitions: settings.redis.partitions,
+          logMaxLen: settings.redis.streamMaxLen,
+          waitReplicas: settings.redis.waitReplicas,
           historyTtlMs: settings.history.ttlMs,
           idempotencyTtlMs: settings.history.idempotencyTtlMs,
           clock: deps.clock,
@@ -53,7 +57,7 @@ export async function openRedisBackend(settings: RedisBackendSettings, deps: Bac
     );
     const commands = await lifecycle.open(
       'redis commands',
-      () => connectRedis(url, 'commands', deps.onError),
+      () => connectRedis(target, 'commands', deps.onError),
       (client) => client.disconnect(),
     );
     const refreshTokens = new RedisRefreshTokenStore({
@@ -63,7 +67,7 @@ export async function openRedisBackend(settings: RedisBackendSettings, deps: Bac
       absoluteTtlMs: settings.refreshToken.absoluteTtlMs,
       clock: deps.clock,
     });
-    const blocking = await connectRedis(url, 'blocking', deps.onError);
+    const blocking = await connectRedis(target, 'blocking', deps.onError);
     const revocationRelay = new RevocationRelay({
       revocations: deps.revocations,
       commands,
@@ -90,7 +94,7 @@ export async function openRedisBackend(settings: RedisBackendSettings, deps: Bac
       () => new RedisStreamSlots({ client: commands, keyPrefix, maxPerSubject: settings.streams.maxStreamsPerUser, onError: deps.onError }),
       (slots) => slots.stop(),
     );
-    const subscriber = await connectRedis(url, 'subscriber', deps.onError);
+    const subscriber = await connectRedis(target, 'subscriber', deps.onError);
     const renewals = await lifecycle.open(
       'renewal relay',
       async () => {
@@ -107,7 +111,7 @@ export async function openRedisBackend(settings: RedisBackendSettings, deps: Bac
     );
     const presence = await lifecycle.open(
       'presence',
-      () => openRedisPresence({ url, commands, keyPrefix, ...settings.presence, instance: deps.instance, onError: deps.onError }),
+      () => openRedisPresence({ target, commands, keyPrefix, ...settings.presence, instance: deps.instance, onError: deps.onError }),
       (opened) => opened.stop(),
     );
     return {
@@ -132,7 +136,7 @@ export async function openRedisBackend(settings: RedisBackendSettings, deps: Bac
  * rate-limiter-flexible's Redis limiter, so every instance counts the same attempts. While Redis
  * is unreachable a count fails with 503 `redis_unavailable`: sign-in is refused, never unthrottled.
  */
-function redisAttemptCounters(client: Redis, keyPrefix: string): AttemptCounterFactory {
+function redisAttemptCounters(client: RedisClient, keyPrefix: string): AttemptCounterFactory {
   return (name, points, windowMs) => {
     const limiter = new RateLimiterRedis({ storeClient: client, keyPrefix: `${keyPrefix}${name}`, points, duration: windowMs / 1000 });
     return {

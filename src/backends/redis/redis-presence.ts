@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisTarget } from '../../redis-target.js';
 import type {
   ConnectionPage,
   ConnectionRecord,
@@ -11,15 +12,15 @@ import type {
   TopicPage,
 } from '../../presence/presence-store.js';
 import { systemTimers, type WebhookTimers } from '../../webhooks/webhook-timers.js';
-import { connectRedis } from './connect.js';
+import { connectRedis, type RedisClient } from './connect.js';
 import { orUnavailable } from './redis-unavailable-error.js';
 import { StreamTailer, type StreamEntry } from './stream-tailer.js';
 
 export interface RedisPresenceOptions {
   /** A `commands` connection, shared; not closed here. */
-  readonly commands: Redis;
+  readonly commands: RedisClient;
   /** A dedicated `blocking` connection for the change tail; closed by `stop`. */
-  readonly blocking: Redis;
+  readonly blocking: RedisClient;
   readonly keyPrefix: string;
   /** This instance's name, as connection records and webhooks show it. */
   readonly instance: string;
@@ -38,9 +39,9 @@ export interface RedisPresenceOptions {
  * connected is closed again if the start fails.
  */
 export async function openRedisPresence(
-  options: Omit<RedisPresenceOptions, 'blocking'> & { readonly url: string },
+  options: Omit<RedisPresenceOptions, 'blocking'> & { readonly target: RedisTarget | string },
 ): Promise<RedisPresence> {
-  const blocking = await connectRedis(options.url, 'blocking', options.onError);
+  const blocking = await connectRedis(options.target, 'blocking', options.onError);
   const presence = new RedisPresence({ ...options, blocking });
   try {
     await presence.start();
@@ -207,7 +208,7 @@ export class RedisPresence implements PresenceStore {
   private readonly base: string;
   private readonly clock: () => number;
   private readonly timers: WebhookTimers;
-  private readonly commands: Scripted<Redis>;
+  private readonly commands: Scripted<RedisClient>;
   /** What this instance holds: entry -> its scripts' keys and arguments. */
   private readonly held = new Map<string, Entry>();
   private readonly listeners = new Set<(change: PresenceChange) => void>();
@@ -222,7 +223,7 @@ export class RedisPresence implements PresenceStore {
     this.base = `${options.keyPrefix}{presence}:`;
     this.clock = options.clock ?? Date.now;
     this.timers = options.timers ?? systemTimers;
-    this.commands = options.commands as Scripted<Redis>;
+    this.commands = options.commands as Scripted<RedisClient>;
     options.commands.defineCommand('notifyPresenceHold', { lua: HOLD });
     options.commands.defineCommand('notifyPresenceDrop', { lua: DROP });
     options.commands.defineCommand('notifyPresenceRenew', { numberOfKeys: 1, lua: RENEW });

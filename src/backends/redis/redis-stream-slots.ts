@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import { TooManyRequestsError } from '../../errors.js';
 import type { StreamSlots } from '../backend.js';
 import { orUnavailable } from './redis-unavailable-error.js';
 
 export interface RedisStreamSlotsOptions {
   /** A `commands` connection, shared; not closed here. */
-  readonly client: Redis;
+  readonly client: RedisClient;
   readonly keyPrefix: string;
   /** MAX_STREAMS_PER_USER, over all instances. */
   readonly maxPerSubject: number;
@@ -60,7 +60,7 @@ export class RedisStreamSlots implements StreamSlots {
     const member = `${this.instance}:${streamId}`;
     const now = this.clock();
     const ok = await orUnavailable(() =>
-      (this.options.client as Redis & { notifySlotAcquire(...args: unknown[]): Promise<number> }).notifySlotAcquire(
+      (this.options.client as RedisClient & { notifySlotAcquire(...args: unknown[]): Promise<number> }).notifySlotAcquire(
         this.key(subject),
         now,
         this.options.maxPerSubject,
@@ -86,12 +86,19 @@ export class RedisStreamSlots implements StreamSlots {
   private async renew(): Promise<void> {
     if (this.held.size === 0) return;
     const expiry = this.clock() + this.leaseMs;
-    const pipeline = this.options.client.pipeline();
-    for (const [member, subject] of this.held) {
-      pipeline.zadd(this.key(subject), expiry, member);
-      pipeline.pexpireat(this.key(subject), expiry);
-    }
-    await pipeline.exec().catch((error: Error) => this.options.onError(error));
+    // One call per subject rather than one pipeline: on Redis Cluster each subject's key has its own slot.
+    const bySubject = new Map<string, string[]>();
+    for (const [member, subject] of this.held) bySubject.set(subject, [...(bySubject.get(subject) ?? []), member]);
+    await Promise.all(
+      [...bySubject].map(([subject, members]) =>
+        this.options.client
+          .multi()
+          .zadd(this.key(subject), ...members.flatMap((member) => [expiry, member]))
+          .pexpireat(this.key(subject), expiry)
+          .exec()
+          .catch((error: Error) => this.options.onError(error)),
+      ),
+    );
   }
 
   private key(subject: string): string {

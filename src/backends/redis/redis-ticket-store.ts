@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { TicketGrant, TicketStore } from '../../auth/ticket-store.js';
+import type { RedisClient } from './connect.js';
 import { orUnavailable } from './redis-unavailable-error.js';
 
 /**
@@ -10,7 +10,7 @@ import { orUnavailable } from './redis-unavailable-error.js';
  */
 export class RedisTicketStore implements TicketStore {
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly keyPrefix: string,
   ) {}
 

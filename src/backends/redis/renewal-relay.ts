@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import type { AccessClaims } from '../../auth/token-service.js';
 import { isErrorCode } from '../../error-codes.js';
 import { AppError, BearerError, NotFoundError } from '../../errors.js';
@@ -10,9 +10,9 @@ import { orUnavailable } from './redis-unavailable-error.js';
 export interface RenewalRelayOptions {
   readonly localStreams: LocalStreams;
   /** A `commands` connection, shared; not closed by the relay. */
-  readonly commands: Redis;
+  readonly commands: RedisClient;
   /** A dedicated `subscriber` connection (pub/sub mode); closed by `stop`. */
-  readonly subscriber: Redis;
+  readonly subscriber: RedisClient;
   readonly keyPrefix: string;
   /** How long the requesting instance waits for the stream's instance to answer. */
   readonly timeoutMs?: number;
@@ -36,7 +36,7 @@ type Reply =
  * In-band renewal across instances: `POST /events/connections/{id}/token` may land on an
  * instance that does not hold the stream (a load balancer without sticky sessions). That
  * instance has verified the token; it broadcasts the request with the verified claims on
- * `<prefix>renewals`, the instance holding the stream renews it exactly as a local request
+ * `<prefix>{<prefix>renewals}` (sharded pub/sub), the instance holding the stream renews it exactly as a local request
  * would, and answers on the requester's own channel. No answer within the timeout means no
  * instance holds the stream: 404, as for a local miss. Pub/sub (not a stream) because a
  * renewal is only meaningful now: if nobody hears it, the client reconnects.
@@ -48,12 +48,14 @@ export class RenewalRelay implements RenewalForwarder {
   private readonly replies: string;
 
   constructor(private readonly options: RenewalRelayOptions) {
-    this.requests = `${options.keyPrefix}renewals`;
-    this.replies = `${options.keyPrefix}renewals:${this.instance}`;
+    // Sharded pub/sub in one slot (the hash tag): on Redis Cluster every instance hears the same
+    // shard, so SPUBLISH's count of listeners covers all of them (plain PUBLISH counts one node's).
+    this.requests = channel(options.keyPrefix);
+    this.replies = channel(options.keyPrefix, this.instance);
   }
 
   async start(): Promise<void> {
-    this.options.subscriber.on('message', (channel: string, message: string) => {
+    this.options.subscriber.on('smessage', (channel: string, message: string) => {
       try {
         if (channel === this.requests) void this.serve(JSON.parse(message) as Request);
         else if (channel === this.replies) {
@@ -64,7 +66,7 @@ export class RenewalRelay implements RenewalForwarder {
         this.options.onError(error as Error);
       }
     });
-    await this.options.subscriber.subscribe(this.requests, this.replies);
+    await this.options.subscriber.ssubscribe(this.requests, this.replies);
   }
 
   /**
@@ -91,12 +93,12 @@ export class RenewalRelay implements RenewalForwarder {
       });
     });
     const request: Request = { rid, from: this.instance, connectionId, claims };
-    const listeners = await orUnavailable(() => this.options.commands.publish(this.requests, JSON.stringify(request))).catch((error) => {
+    const listeners = await orUnavailable(() => this.options.commands.spublish(this.requests, JSON.stringify(request))).catch((error) => {
       this.pending.get(rid)?.({ rid, error: { status: 503, code: 'redis_unavailable', message: '' } });
       throw error;
     });
     // Every subscribed instance hears the request, this one included (it ignores its own).
-    others = listeners - 1;
+    others = Number(listeners) - 1;
     if (others <= 0 || absent >= others) this.pending.get(rid)?.({ rid, error: notFound() });
     const answer = await reply;
     if (answer === undefined) throw toError(notFound());
@@ -120,9 +122,15 @@ export class RenewalRelay implements RenewalForwarder {
       reply = { rid: request.rid, error: { status: appError.status, code: appError.code, message: appError.message } };
     }
     await this.options.commands
-      .publish(`${this.options.keyPrefix}renewals:${request.from}`, JSON.stringify(reply))
+      .spublish(channel(this.options.keyPrefix, request.from), JSON.stringify(reply))
       .catch((error: Error) => this.options.onError(error));
   }
+}
+
+/** The requests channel, or an instance's replies channel; all in the slot of `{<prefix>renewals}`. */
+function channel(keyPrefix: string, instance?: string): string {
+  const base = `${keyPrefix}{${keyPrefix}renewals}`;
+  return instance === undefined ? base : `${base}:${instance}`;
 }
 
 const notFound = () => ({ status: 404, code: 'connection_not_found', message: 'No open stream with this id for this account.' });

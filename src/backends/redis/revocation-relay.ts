@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import { StreamTailer, type StreamEntry } from './stream-tailer.js';
 import type { Revocation, RevocationList } from '../../auth/revocations.js';
 
 export interface RevocationRelayOptions {
   readonly revocations: RevocationList;
   /** A `commands` connection, shared; the relay does not close it. */
-  readonly commands: Redis;
+  readonly commands: RedisClient;
   /** A dedicated `blocking` connection for the tail; the relay closes it. */
-  readonly blocking: Redis;
+  readonly blocking: RedisClient;
   readonly keyPrefix: string;
   readonly clock?: () => number;
   readonly onError: (error: Error) => void;

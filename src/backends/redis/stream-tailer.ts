@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 
 /** One stream entry as ioredis returns it: `[id, [field, value, field, value, ...]]`. */
 export type StreamEntry = [id: string, fields: string[]];
@@ -27,7 +27,7 @@ export class StreamTailer {
   private signalStop!: () => void;
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly key: string,
     private lastId: string,
     private readonly onEntries: (entries: StreamEntry[]) => void,

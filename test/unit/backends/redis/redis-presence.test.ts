@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../../../src/backends/redis/connect.js';
 import { connectRedis } from '../../../../src/backends/redis/connect.js';
 import { RedisPresence } from '../../../../src/backends/redis/redis-presence.js';
 import type { PresenceChange } from '../../../../src/presence/presence-store.js';
@@ -26,7 +26,7 @@ const brief = (change: PresenceChange) =>
  */
 describe('RedisPresence leases (fake clock, real Redis)', () => {
   let keyPrefix: string;
-  let clients: Redis[];
+  let clients: RedisClient[];
   let stores: RedisPresence[];
   let now: number;
 

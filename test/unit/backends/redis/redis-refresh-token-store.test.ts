@@ -1,53 +1,55 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { connectRedis } from '../../../../src/backends/redis/connect.js';
+import { connectRedis, type RedisClient } from '../../../../src/backends/redis/connect.js';
 import { RedisRefreshTokenStore } from '../../../../src/backends/redis/redis-refresh-token-store.js';
 import { refreshTokenStoreContract } from '../../../contract/refresh-token-store.contract.js';
-import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../../../helpers/redis.js';
+import { deleteKeys, listKeys, REDIS_TARGETS, TEST_REDIS_URL, uniquePrefix } from '../../../helpers/redis.js';
 
 const IDLE = 60_000;
 const ABSOLUTE = 600_000;
 
 // The same rules as the memory store, on a real Redis. The clock starts at the real time: keys
 // expire in Redis at the family's absolute expiry, computed from this clock.
-refreshTokenStoreContract('redis', () => {
-  const prefix = uniquePrefix('rt-contract');
-  const clients: Redis[] = [];
-  let options: ConstructorParameters<typeof RedisRefreshTokenStore>[0] | undefined;
-  const client = async () => {
-    const opened = await connectRedis(TEST_REDIS_URL, 'commands', () => undefined);
-    clients.push(opened);
-    return opened;
-  };
-  return {
-    startTime: () => Date.now(),
-    async open(settings) {
-      options = { ...settings, client: await client(), keyPrefix: prefix };
-      return new RedisRefreshTokenStore(options);
-    },
-    // Another instance: its own connection to the same keys.
-    sibling: async () => new RedisRefreshTokenStore({ ...options!, client: await client() }),
-    async storedStrings() {
-      const redis = clients[0]!;
-      const found: string[] = [];
-      for (const key of await redis.keys(`${prefix}*`)) {
-        found.push(key);
-        const type = await redis.type(key);
-        if (type === 'hash') found.push(...Object.entries(await redis.hgetall(key)).flat());
-        else if (type === 'zset') found.push(...(await redis.zrange(key, '0', '-1')));
-        else found.push(String(await redis.get(key)));
-      }
-      return found;
-    },
-    async close() {
-      for (const opened of clients.splice(0)) opened.disconnect();
-      await deleteKeys(TEST_REDIS_URL, prefix);
-    },
-  };
-});
+for (const [name, url] of REDIS_TARGETS) {
+  refreshTokenStoreContract(name, () => {
+    const prefix = uniquePrefix('rt-contract');
+    const clients: RedisClient[] = [];
+    let options: ConstructorParameters<typeof RedisRefreshTokenStore>[0] | undefined;
+    const client = async () => {
+      const opened = await connectRedis(url, 'commands', () => undefined);
+      clients.push(opened);
+      return opened;
+    };
+    return {
+      startTime: () => Date.now(),
+      async open(settings) {
+        options = { ...settings, client: await client(), keyPrefix: prefix };
+        return new RedisRefreshTokenStore(options);
+      },
+      // Another instance: its own connection to the same keys.
+      sibling: async () => new RedisRefreshTokenStore({ ...options!, client: await client() }),
+      async storedStrings() {
+        const redis = clients[0]!;
+        const found: string[] = [];
+        for (const key of await listKeys(url, prefix)) {
+          found.push(key);
+          const type = await redis.type(key);
+          if (type === 'hash') found.push(...Object.entries(await redis.hgetall(key)).flat());
+          else if (type === 'zset') found.push(...(await redis.zrange(key, '0', '-1')));
+          else found.push(String(await redis.get(key)));
+        }
+        return found;
+      },
+      async close() {
+        for (const opened of clients.splice(0)) opened.disconnect();
+        await deleteKeys(url, prefix);
+      },
+    };
+  });
+}
 
 describe('RedisRefreshTokenStore', () => {
-  let client: Redis;
+  let client: RedisClient;
   let prefix: string;
   let store: RedisRefreshTokenStore;
 

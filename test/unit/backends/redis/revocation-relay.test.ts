@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import type { Redis } from 'ioredis';
 import { RevocationRelay } from '../../../../src/backends/redis/revocation-relay.js';
 import { RevocationList, type Revocation, type RevocationOrigin } from '../../../../src/auth/revocations.js';
-import { connectRedis } from '../../../../src/backends/redis/connect.js';
+import { connectRedis, type RedisClient } from '../../../../src/backends/redis/connect.js';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../../../helpers/redis.js';
 
 const RETENTION = 305_000;
@@ -46,7 +45,7 @@ describe('RevocationList.applyRemote', () => {
 
 describe('RevocationRelay', () => {
   let prefix: string;
-  const connections: Redis[] = [];
+  const connections: RedisClient[] = [];
   const relays: RevocationRelay[] = [];
 
   async function instance(): Promise<RevocationList> {
