@@ -122,7 +122,7 @@ export const SETTINGS = {
   }),
   JWT_SECRET: setting(z.string(), {
     description:
-      'HS256 only: at least 32 random bytes (RFC 7518 §3.2), as base64url, base64 or hex. Shorter secrets, and secrets with fewer than 16 distinct byte values (`aaaa…`, a repeated word), refuse to start.',
+      'HS256 only: at least 32 random bytes (RFC 7518 §3.2) as base64url, base64 or hex: `openssl rand -base64 32`. Anything that reads as text refuses to start: a passphrase, words run together (in any case, or l33t), a passphrase put through base64, a repeated pattern, a shorter secret.',
   }),
   JWT_ISSUER: setting(text, {
     defaultText: '`PUBLIC_ORIGIN` or `http://HOST:PORT`',
@@ -438,7 +438,7 @@ export interface ConfigSources {
 }
 
 /** A setting given in the environment or the file, as written, and where. */
-export interface GivenSetting {
+interface GivenSetting {
   readonly value: string;
   readonly from: 'environment' | 'file';
 }

@@ -44,7 +44,7 @@ export type HmacSecretVerdict =
   | { readonly ok: false; readonly code: HmacSecretProblem; readonly message: string };
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
-export const MIN_HMAC_SECRET_BYTES = 32;
+const MIN_HMAC_SECRET_BYTES = 32;
 /** How to make a good one; every refusal says it. */
 export const HMAC_SECRET_HINT = 'generate one with `openssl rand -base64 32`';
 

@@ -59,7 +59,7 @@ export async function checkSigningKey(dataDir: string, alg: 'EdDSA' | 'ES256'): 
 }
 
 /** Where the key for `alg` lives in the data directory. */
-export function signingKeyFile(dataDir: string, alg: 'EdDSA' | 'ES256'): string {
+function signingKeyFile(dataDir: string, alg: 'EdDSA' | 'ES256'): string {
   return path.join(dataDir, alg === 'EdDSA' ? 'signing-key-ed25519.pem' : 'signing-key-p256.pem');
 }
 

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { ConfigError, inspectConfig, loadConfig } from '../../src/config.js';
@@ -162,5 +164,16 @@ describe('EXPIRY_WARNING and ACCESS_TOKEN_TTL', () => {
         { key: 'EXPIRY_WARNING', file: undefined },
       ]);
     }
+  });
+});
+
+describe('the README example of a configuration file', () => {
+  it('is accepted as it is written', () => {
+    const readme = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'README.md'), 'utf8');
+    const example = /```yaml\n(# \/etc\/notify\/notify\.yaml\n[\s\S]*?)```/.exec(readme)?.[1];
+    expect(example, 'the README has the example').to.be.a('string');
+    const config = loadConfig({}, files({ [YAML_FILE]: example! }), { file: YAML_FILE });
+    expect(config.corsOrigins).to.have.length(2);
+    expect(config.trustProxy).to.equal(true);
   });
 });
