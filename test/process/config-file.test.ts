@@ -162,6 +162,36 @@ describe('the configuration file and `notify config check`, as real processes', 
     expect(result.stdout).to.not.include('listening');
   });
 
+  it('on a terminal (LOG_FORMAT=auto, the default) prints the banner instead of JSON (a real pty through script(1))', async () => {
+    const fresh = path.join(dir, 'tty-data');
+    const command = `exec ${process.execPath} --import tsx ${path.join(ROOT, 'src/main.ts')}`;
+    const child = spawn('script', ['-qefc', command, '/dev/null'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: fresh, PORT: '0', TERM: 'dumb' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let output = '';
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no banner: ${output}`)), 40_000);
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('Stop with Ctrl-C')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      expect(output).to.include('No accounts yet');
+      expect(output).to.not.include('"listening"');
+    } finally {
+      process.kill(-child.pid!, 'SIGTERM');
+      await exited;
+    }
+  });
+
   it('prints a banner with the URL, /docs, the user file and how to add the first account (LOG_FORMAT=pretty)', async () => {
     const fresh = path.join(dir, 'fresh-data');
     const result = await run('src/main.ts', [], { DATA_DIR: fresh, PORT: '0', LOG_FORMAT: 'pretty' }, /Stop with Ctrl-C/);
