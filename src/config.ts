@@ -1,11 +1,15 @@
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
+import { checkHmacSecret, HMAC_SECRET_HINT } from './auth/hmac-secret.js';
 import { IssuerConfigError, loadIssuersFile, type IssuerConfig } from './auth/issuer-config.js';
 import { DEFAULT_ROLES, roleTableSchema, type RoleTable } from './auth/role-table.js';
+import { readConfigFile, type ConfigProblem } from './config-file.js';
 import { PresenceConfigError, PresencePolicy } from './presence/presence-policy.js';
-import { parseWebhookConfig, WebhookConfigError, type WebhookTarget } from './webhooks/webhook-config.js';
 import { parseRedisTarget, type RedisTarget } from './redis-target.js';
+import { parseWebhookConfig, WebhookConfigError, type WebhookTarget } from './webhooks/webhook-config.js';
+
+export type { ConfigProblem } from './config-file.js';
 
 /**
  * The whole configuration, parsed and checked once at start (only the entry points read
@@ -16,6 +20,10 @@ import { parseRedisTarget, type RedisTarget } from './redis-target.js';
  * seconds in the environment and held in milliseconds from the moment they are parsed, with the
  * unit in the field's name (`accessTokenTtlMs`). A bad value stops the server with exit code 78
  * and a message that names the variable or file.
+ *
+ * The settings come from the environment and, when one is named (`--config FILE` or
+ * `NOTIFY_CONFIG`), a configuration file with the same names as keys (`config-file.ts`); a
+ * variable that is set and not empty overrides the file, the file overrides the default.
  */
 
 /** What the README's configuration table says about a setting. */
@@ -75,7 +83,7 @@ export const SETTINGS = {
   ROLES_FILE: setting(text, {
     defaultText: 'built-in roles',
     description:
-      'JSON `{ "role": { "publish": [selectors], "subscribe": [selectors], "presence": [selectors], "delegate": {...}, "permissions": [...] } }` (`presence`: topics whose presence the role may read without subscribing). `{sub}` stands for the account name and must be a whole segment; `delegate` and `permissions` (`manage_accounts`, `revoke_subjects`) are for service clients, see [`docs/integration.md`](docs/integration.md). Checked at start: a bad entry stops the server naming `ROLES_FILE` and the entry.',
+      'JSON `{ "role": { "publish": [selectors], "subscribe": [selectors], "delegate": {...}, "permissions": [...] } }`. `{sub}` stands for the account name and must be a whole segment; `delegate` and `permissions` (`manage_accounts`, `revoke_subjects`) are for service clients, see [`docs/integration.md`](docs/integration.md). Checked at start: a bad entry stops the server naming `ROLES_FILE` and the entry.',
   }),
   ISSUERS_FILE: setting(text, {
     defaultText: 'none',
@@ -84,7 +92,12 @@ export const SETTINGS = {
   }),
   LOG_LEVEL: setting(oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), {
     default: 'info',
-    description: 'pino level; logs are JSON lines and never hold tokens, passwords or cookies.',
+    description: 'pino level; logs never hold tokens, passwords or cookies.',
+  }),
+  LOG_FORMAT: setting(oneOf(['auto', 'json', 'pretty']), {
+    default: 'auto',
+    description:
+      '`json`: one JSON object a line (pino), for log collectors; `pretty`: readable lines and a start-up banner (the URL, `/docs`, the user file, how to add the first account); `auto`: `pretty` when stdout is a terminal, else `json`.',
   }),
   TRUST_PROXY: setting(bool, {
     default: 'false',
@@ -113,7 +126,7 @@ export const SETTINGS = {
   }),
   JWT_SECRET: setting(z.string(), {
     description:
-      'HS256 only: at least 32 random bytes (RFC 7518 §3.2), as base64url, base64 or hex. Shorter secrets, and secrets with fewer than 16 distinct byte values (`aaaa…`, a repeated word), refuse to start.',
+      'HS256 only: at least 32 random bytes (RFC 7518 §3.2) as base64url, base64 or hex: `openssl rand -base64 32`. Anything that reads as text refuses to start: a passphrase, words run together (in any case, or l33t), a passphrase put through base64, a repeated pattern, a shorter secret.',
   }),
   JWT_ISSUER: setting(text, {
     defaultText: '`PUBLIC_ORIGIN` or `http://HOST:PORT`',
@@ -169,7 +182,12 @@ export const SETTINGS = {
     default: '15',
     description: 'Comment line on idle streams so proxies keep them open; `0` turns it off.',
   }),
-  EXPIRY_WARNING: seconds_(1, 3600, { default: '60', description: 'How long before token expiry a stream gets `token-expiring`.' }),
+  EXPIRY_WARNING: setting(seconds(1, 3600), {
+    defaultText: '`60`, or half of `ACCESS_TOKEN_TTL` when that is shorter',
+    unit: 's',
+    description:
+      'How long before token expiry a stream gets `token-expiring`. At most half of `ACCESS_TOKEN_TTL`, so a fresh token is never told it expires as its stream opens and a stream renews at most twice per token lifetime; a larger value refuses to start.',
+  }),
   RETRY_MS: setting(int(0, 600000), { default: '3000', description: 'The `retry:` EventSource waits before reconnecting.' }),
   STREAM_BUFFER_BYTES: setting(int(4096, 64 * 1024 * 1024), {
     default: '1048576',
@@ -186,12 +204,11 @@ export const SETTINGS = {
     description: 'On SIGTERM/SIGINT: streams get `closed` (`shutdown`) at once; in-flight requests get this long.',
   }),
 
-  HISTORY_SIZE: setting(int(0, 1_000_000), { default: '1000', description: 'Events kept per topic for replay (on Redis too).' }),
+  HISTORY_SIZE: setting(int(0, 1_000_000), { default: '1000', description: 'Events kept per topic for replay.' }),
   HISTORY_TTL: seconds_(1, 30 * 86400, { default: '3600', description: 'How long an event stays replayable.' }),
   HISTORY_MAX_TOPICS: setting(int(1, 10_000_000), {
     default: '10000',
-    description:
-      'Topics with history (on Redis too: the bound on its memory); the least recently published are forgotten first (a replay across them answers `reset`).',
+    description: 'Topics with history; the least recently published are forgotten first (a replay across them answers `reset`).',
   }),
   IDEMPOTENCY_TTL: seconds_(1, 7 * 86400, { default: '86400', description: 'How long a publish `idempotencyKey` is remembered.' }),
   IDEMPOTENCY_MAX_KEYS: setting(int(0, 10_000_000), { default: '100000', description: 'Bound on remembered keys.' }),
@@ -271,15 +288,10 @@ export const SETTINGS = {
   }),
 } as const;
 
-type SettingName = keyof typeof SETTINGS;
+export type SettingName = keyof typeof SETTINGS;
 
-/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes). */
-const MIN_HMAC_SECRET_BYTES = 32;
-/**
- * 32 random bytes hold about 30 distinct values (fewer than 16 happens with probability far below
- * 2^-40), so fewer distinct bytes than this means a secret typed or repeated by a person.
- */
-const MIN_HMAC_SECRET_DISTINCT_BYTES = 16;
+/** `token-expiring` this long before expiry, unless EXPIRY_WARNING says otherwise or the token lives less than twice as long. */
+const DEFAULT_EXPIRY_WARNING_MS = 60_000;
 
 /**
  * The schema of the whole configuration: the settings, then the checks that span several of them
@@ -288,98 +300,117 @@ const MIN_HMAC_SECRET_DISTINCT_BYTES = 16;
  */
 function configSchema(readFile: (file: string) => string) {
   return z.object(SETTINGS).transform((e, ctx) => {
+    // Every problem is reported, not only the first (`notify config check` lists them all); the
+    // configuration is built only when there is none.
+    let failed = false;
     const fail = (key: SettingName, message: string) => {
       ctx.addIssue({ code: 'custom', path: [key], message });
+      failed = true;
       return z.NEVER;
     };
 
     let secret: Uint8Array | undefined;
     if (e.JWT_ALG === 'HS256') {
-      if (e.JWT_SECRET === undefined) return fail('JWT_SECRET', 'is required when JWT_ALG=HS256');
-      secret = decodeSecret(e.JWT_SECRET);
-      // A long secret with few distinct bytes ('aaaa...', a repeated word) is not random: refuse it too.
-      if (secret.length < MIN_HMAC_SECRET_BYTES || new Set(secret).size < MIN_HMAC_SECRET_DISTINCT_BYTES) {
-        return fail(
-          'JWT_SECRET',
-          `must hold at least ${MIN_HMAC_SECRET_BYTES} random bytes (give it as base64url, base64 or hex); generate one with \`openssl rand -base64 32\``,
-        );
+      if (e.JWT_SECRET === undefined) fail('JWT_SECRET', `is required when JWT_ALG=HS256; ${HMAC_SECRET_HINT}`);
+      else {
+        const verdict = checkHmacSecret(e.JWT_SECRET);
+        if (verdict.ok) secret = verdict.bytes;
+        else fail('JWT_SECRET', verdict.message);
       }
     } else if (e.JWT_SECRET !== undefined) {
-      return fail('JWT_SECRET', `is only used with JWT_ALG=HS256 (JWT_ALG is ${e.JWT_ALG})`);
+      fail('JWT_SECRET', `is only used with JWT_ALG=HS256 (JWT_ALG is ${e.JWT_ALG})`);
     }
     if ((e.TLS_CERT_FILE === undefined) !== (e.TLS_KEY_FILE === undefined)) {
-      return fail(e.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE', 'TLS_CERT_FILE and TLS_KEY_FILE go together');
+      fail(e.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE', 'TLS_CERT_FILE and TLS_KEY_FILE go together');
     }
     if (e.REFRESH_TOKEN_ABSOLUTE_TTL < e.REFRESH_TOKEN_IDLE_TTL) {
-      return fail('REFRESH_TOKEN_ABSOLUTE_TTL', 'must not be shorter than REFRESH_TOKEN_IDLE_TTL');
+      fail('REFRESH_TOKEN_ABSOLUTE_TTL', 'must not be shorter than REFRESH_TOKEN_IDLE_TTL');
     }
-    if (e.MAX_DATA_BYTES > e.MAX_BODY_BYTES) return fail('MAX_DATA_BYTES', 'must not be larger than MAX_BODY_BYTES');
+    // ACCESS_TOKEN_TTL=20 with a 60 s warning sent `token-expiring` in the same millisecond as
+    // `connected`. Unset, the warning shrinks with the lifetime; set, a value past half of it is a
+    // mistake to fix, not to clamp silently (the operator asked for something else).
+    if (e.EXPIRY_WARNING !== undefined && e.EXPIRY_WARNING * 2 > e.ACCESS_TOKEN_TTL) {
+      fail(
+        'EXPIRY_WARNING',
+        `must be at most half of ACCESS_TOKEN_TTL (${e.ACCESS_TOKEN_TTL / 1000} s, so at most ${Math.floor(e.ACCESS_TOKEN_TTL / 2000)} s): ` +
+          'a larger one warns a fresh token that it expires as its stream opens; unset, it is 60 s or half of ACCESS_TOKEN_TTL',
+      );
+    }
+    const expiryWarningMs = e.EXPIRY_WARNING ?? Math.min(DEFAULT_EXPIRY_WARNING_MS, e.ACCESS_TOKEN_TTL / 2);
+    if (e.MAX_DATA_BYTES > e.MAX_BODY_BYTES) fail('MAX_DATA_BYTES', 'must not be larger than MAX_BODY_BYTES');
     if (e.WORKERS > 1 && e.REDIS_URL === undefined) {
-      return fail('WORKERS', 'more than one worker needs REDIS_URL (workers share events and state through Redis)');
+      fail('WORKERS', 'more than one worker needs REDIS_URL (workers share events and state through Redis)');
     }
     let redisTarget: RedisTarget | undefined;
     if (e.REDIS_URL !== undefined) {
       try {
         redisTarget = parseRedisTarget(e.REDIS_URL);
       } catch (error) {
-        return fail('REDIS_URL', (error as Error).message);
+        fail('REDIS_URL', (error as Error).message);
       }
     }
-    if (e.METRICS === 'token' && e.METRICS_TOKEN === undefined) return fail('METRICS_TOKEN', 'is required when METRICS=token');
+    if (e.METRICS === 'token' && e.METRICS_TOKEN === undefined) fail('METRICS_TOKEN', 'is required when METRICS=token');
     const metricsColon = e.METRICS_LISTEN.lastIndexOf(':');
     const metricsPort = Number(e.METRICS_LISTEN.slice(metricsColon + 1));
-    if (metricsPort > 65535) return fail('METRICS_LISTEN', 'port must be at most 65535');
+    if (metricsPort > 65535) fail('METRICS_LISTEN', 'port must be at most 65535');
 
-    let roles: RoleTable = DEFAULT_ROLES;
+    let roles: RoleTable | undefined = DEFAULT_ROLES;
     if (e.ROLES_FILE !== undefined) {
+      roles = undefined;
       let raw: unknown;
       try {
         raw = JSON.parse(readFile(e.ROLES_FILE));
       } catch (error) {
-        return fail('ROLES_FILE', `${e.ROLES_FILE} cannot be read as JSON (${(error as Error).message})`);
+        fail('ROLES_FILE', `${e.ROLES_FILE} cannot be read as JSON (${(error as Error).message})`);
       }
-      const table = roleTableSchema.safeParse(raw);
-      if (!table.success) {
+      const table = raw === undefined ? undefined : roleTableSchema.safeParse(raw);
+      if (table?.success) roles = table.data;
+      else if (table !== undefined) {
         const issue = table.error.issues[0]!;
-        return fail('ROLES_FILE', `${e.ROLES_FILE}: ${issue.path.join('.') || 'the file'}: ${issue.message}`);
+        fail('ROLES_FILE', `${e.ROLES_FILE}: ${issue.path.join('.') || 'the file'}: ${issue.message}`);
       }
-      roles = table.data;
     }
 
     const issuer = e.JWT_ISSUER ?? e.PUBLIC_ORIGIN ?? `http://${e.HOST}:${e.PORT}`;
     let issuers: IssuerConfig[] = [];
-    if (e.ISSUERS_FILE !== undefined) {
+    // Checked against the role table, so not when that is unusable (its problem is reported already).
+    if (e.ISSUERS_FILE !== undefined && roles !== undefined) {
       try {
         issuers = loadIssuersFile(e.ISSUERS_FILE, { readFile, knownRoles: Object.keys(roles), ownIssuer: issuer });
       } catch (error) {
-        if (error instanceof IssuerConfigError) return fail('ISSUERS_FILE', error.message);
-        throw error;
+        if (!(error instanceof IssuerConfigError)) throw error;
+        fail('ISSUERS_FILE', error.message);
       }
     }
     let presence = PresencePolicy.NONE;
     if (e.PRESENCE_FILE !== undefined) {
       const file = e.PRESENCE_FILE;
       const raw = readStructured(file, readFile);
-      if (!raw.ok) return fail('PRESENCE_FILE', raw.message);
-      try {
-        presence = PresencePolicy.parse(raw.value);
-      } catch (error) {
-        if (!(error instanceof PresenceConfigError)) throw error;
-        return fail('PRESENCE_FILE', `${file}: ${error.message}`);
+      if (!raw.ok) fail('PRESENCE_FILE', raw.message);
+      else {
+        try {
+          presence = PresencePolicy.parse(raw.value);
+        } catch (error) {
+          if (!(error instanceof PresenceConfigError)) throw error;
+          fail('PRESENCE_FILE', `${file}: ${error.message}`);
+        }
       }
     }
     let webhookTargets: readonly WebhookTarget[] = [];
     if (e.WEBHOOKS_FILE !== undefined) {
       const file = e.WEBHOOKS_FILE;
       const raw = readStructured(file, readFile);
-      if (!raw.ok) return fail('WEBHOOKS_FILE', raw.message);
-      try {
-        webhookTargets = parseWebhookConfig(raw.value);
-      } catch (error) {
-        if (!(error instanceof WebhookConfigError)) throw error;
-        return fail('WEBHOOKS_FILE', `${file}: ${error.message}`);
+      if (!raw.ok) fail('WEBHOOKS_FILE', raw.message);
+      else {
+        try {
+          webhookTargets = parseWebhookConfig(raw.value);
+        } catch (error) {
+          if (!(error instanceof WebhookConfigError)) throw error;
+          fail('WEBHOOKS_FILE', `${file}: ${error.message}`);
+        }
       }
     }
+    if (failed || roles === undefined) return z.NEVER;
 
     const dataDir = path.resolve(e.DATA_DIR);
     return {
@@ -391,6 +422,8 @@ function configSchema(readFile: (file: string) => string) {
       /** Trusted external issuers (`ISSUERS_FILE`); empty when not set. */
       issuers,
       logLevel: e.LOG_LEVEL,
+      /** `auto` is decided by the entry point, which knows whether stdout is a terminal. */
+      logFormat: e.LOG_FORMAT,
       trustProxy: e.TRUST_PROXY,
       publicOrigin: e.PUBLIC_ORIGIN,
       corsOrigins: e.CORS_ORIGINS,
@@ -419,7 +452,7 @@ function configSchema(readFile: (file: string) => string) {
       limits: { maxBodyBytes: e.MAX_BODY_BYTES, maxDataBytes: e.MAX_DATA_BYTES, maxTopicsPerRequest: e.MAX_TOPICS_PER_REQUEST },
       streams: {
         heartbeatIntervalMs: e.HEARTBEAT_INTERVAL,
-        expiryWarningMs: e.EXPIRY_WARNING,
+        expiryWarningMs,
         retryMs: e.RETRY_MS,
         bufferBytes: e.STREAM_BUFFER_BYTES,
         maxStreams: e.MAX_STREAMS,
@@ -471,38 +504,106 @@ function configSchema(readFile: (file: string) => string) {
 /** The configuration the server runs with: exactly what the schema produces. */
 export type Config = z.output<ReturnType<typeof configSchema>>;
 
-/** A configuration value that cannot be used; `key` names the variable (or file). */
+/**
+ * A configuration value that cannot be used; `key` names the variable (or file), `file` the
+ * configuration file the value was read from, and `problems` every problem found (the first is
+ * this one).
+ */
 export class ConfigError extends Error {
+  readonly problems: readonly ConfigProblem[];
   constructor(
     readonly key: string,
     message: string,
+    readonly file?: string,
+    problems?: readonly ConfigProblem[],
   ) {
-    super(`${key}: ${message}`);
+    super(describeProblem({ key, message, ...(file === undefined ? {} : { file }) }));
     this.name = 'ConfigError';
+    this.problems = problems ?? [{ key, message, ...(file === undefined ? {} : { file }) }];
   }
 }
 
+/** `FILE: KEY: message` for a value from the configuration file, `KEY: message` otherwise. */
+export function describeProblem(problem: ConfigProblem): string {
+  return `${problem.file === undefined ? '' : `${problem.file}: `}${problem.key}: ${problem.message}`;
+}
+
+/** Where the configuration comes from. */
+export interface ConfigSources {
+  /** The environment; NOTIFY_CONFIG names the configuration file unless `file` does. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** `--config FILE` of the command line; it wins over NOTIFY_CONFIG. */
+  readonly file?: string;
+  /** Reads the configuration file, ROLES_FILE and ISSUERS_FILE (and the key files it names). */
+  readonly readFile: (file: string) => string;
+}
+
+/** A setting given in the environment or the file, as written, and where. */
+interface GivenSetting {
+  readonly value: string;
+  readonly from: 'environment' | 'file';
+}
+
+/** Everything `inspectConfig` found. */
+export interface ConfigReport {
+  /** The configuration, when there is no problem. */
+  readonly config: Config | undefined;
+  /** Every problem found, in the order of the settings; empty when `config` is set. */
+  readonly problems: readonly ConfigProblem[];
+  /** The configuration file read (absolute), if any. */
+  readonly file: string | undefined;
+  /** The settings that were given, by name; the others have their default. */
+  readonly given: Readonly<Partial<Record<SettingName, GivenSetting>>>;
+}
+
 /**
- * Parses the environment into a `Config`.
- * @param readFile reads ROLES_FILE, PRESENCE_FILE and WEBHOOKS_FILE; injected so tests need no file system.
- * @throws ConfigError naming the first bad variable.
+ * Reads the configuration file (if one is named) and the environment, and parses them with the
+ * settings schema, reporting every problem rather than the first. A variable that is set and not
+ * empty overrides the file; an empty one means "not set" (the file's value, else the default).
+ */
+export function inspectConfig(sources: ConfigSources): ConfigReport {
+  const { env, readFile } = sources;
+  const namedBy = sources.file === undefined ? 'NOTIFY_CONFIG' : '--config';
+  const named = sources.file ?? (env.NOTIFY_CONFIG === '' ? undefined : env.NOTIFY_CONFIG);
+  const file = named === undefined ? undefined : path.resolve(named);
+  const fromFile = file === undefined ? { values: {}, problems: [] } : readConfigFile(file, readFile, SETTINGS, namedBy);
+
+  const given: Partial<Record<SettingName, GivenSetting>> = {};
+  for (const [key, value] of Object.entries(fromFile.values)) given[key as SettingName] = { value, from: 'file' };
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && value !== '' && Object.hasOwn(SETTINGS, key)) given[key as SettingName] = { value, from: 'environment' };
+  }
+  const input = Object.fromEntries(Object.entries(given).map(([key, setting]) => [key, setting.value]));
+  const parsed = configSchema(readFile).safeParse(input);
+  const problems: ConfigProblem[] = [...fromFile.problems];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0] ?? 'configuration');
+      const origin = given[key as SettingName]?.from === 'file' ? { file: file! } : {};
+      problems.push({ key, message: issue.message, ...origin });
+    }
+  }
+  return { config: problems.length === 0 && parsed.success ? parsed.data : undefined, problems, file, given };
+}
+
+/**
+ * Parses the environment (and the configuration file NOTIFY_CONFIG or `options.file` names) into a `Config`.
+ * @param readFile reads the configuration file, ROLES_FILE, ISSUERS_FILE, PRESENCE_FILE and WEBHOOKS_FILE; injected so tests need no file system.
+ * @throws ConfigError naming the first bad setting (and the file it came from), with every problem in `problems`.
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>>,
   readFile: (file: string) => string = () => {
     throw new Error('no file reader');
   },
+  options: { readonly file?: string } = {},
 ): Config {
-  // An empty variable means "use the default"; any other value is parsed exactly as written.
-  const present = Object.fromEntries(
-    Object.entries(env).filter(([key, value]) => value !== undefined && value !== '' && Object.hasOwn(SETTINGS, key)),
-  );
-  const parsed = configSchema(readFile).safeParse(present);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
+  const report = inspectConfig({ env, readFile, ...options });
+  if (report.config === undefined) {
+    const [first] = report.problems;
+    throw new ConfigError(first!.key, first!.message, first!.file, report.problems);
   }
-  return parsed.data;
+  return report.config;
 }
 
 /**
@@ -523,11 +624,4 @@ function readStructured(file: string, readFile: (file: string) => string): { ok:
     const kind = file.endsWith('.json') ? 'JSON' : 'YAML';
     return { ok: false, message: `${file} cannot be read as ${kind} (${(error as Error).message.split('\n')[0]})` };
   }
-}
-
-function decodeSecret(value: string): Uint8Array {
-  if (/^[0-9a-fA-F]+$/.test(value) && value.length % 2 === 0) return Buffer.from(value, 'hex');
-  if (/^[A-Za-z0-9_-]+$/.test(value)) return Buffer.from(value, 'base64url');
-  if (/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return Buffer.from(value, 'base64');
-  return Buffer.from(value, 'utf8');
 }

@@ -1,37 +1,96 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { runPrimary } from './cluster-primary.js';
-import { ConfigError, loadConfig } from './config.js';
-import { createLogger } from './logger.js';
+import { preflight } from './config-checks.js';
+import { ConfigError, describeProblem } from './config.js';
+import { createLogger, resolveLogFormat } from './logger.js';
 import { createNotifyServer } from './server.js';
+import { startupBanner } from './startup-banner.js';
+
+const USAGE = 'Usage: node dist/main.js [--config FILE]   (or `notify serve [--config FILE]`)';
+
+/**
+ * `--config FILE` when this module is the program (`node dist/main.js --config FILE`). Imported by
+ * `notify serve`, the command line is the CLI's: it has read its own options (and set
+ * NOTIFY_CONFIG and DATA_DIR from them).
+ */
+function configFileArgument(): string | undefined {
+  const program = process.argv[1];
+  if (program === undefined || path.resolve(program) !== fileURLToPath(import.meta.url)) return undefined;
+  try {
+    const { values } = parseArgs({ args: process.argv.slice(2), options: { config: { type: 'string' } }, strict: true });
+    if (values.config === '') throw new Error('--config needs a file');
+    return values.config;
+  } catch (error) {
+    process.stderr.write(`notify: ${(error as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
 
 /** The entry point: the only module of the server that reads `process.env`. */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env, (file) => readFileSync(file, 'utf8'));
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`notify: configuration error: ${error.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
+  const configFile = configFileArgument();
+  // The same checks as `notify config check`: every bad setting and unusable file, each named, at once.
+  // A cluster worker checks the settings only: its primary has checked the files.
+  const checked = await preflight(
+    { env: process.env, readFile: (file) => readFileSync(file, 'utf8'), ...(configFile === undefined ? {} : { file: configFile }) },
+    { files: cluster.isPrimary },
+  );
+  const errors = checked.findings.filter((finding) => finding.level === 'error');
+  if (errors.length > 0) {
+    for (const error of errors) process.stderr.write(`notify: configuration error: ${describeProblem(error)}\n`);
+    if (errors.length > 1)
+      process.stderr.write(
+        `notify: ${errors.length} configuration errors (\`notify config check\` shows them with the effective configuration)\n`,
+      );
+    process.exit(78); // EX_CONFIG
   }
-  const logger = createLogger(config.logLevel);
+  const config = checked.report.config!;
+  const format = resolveLogFormat(config.logFormat, process.stdout.isTTY === true);
+  const logger = createLogger(config.logLevel, undefined, format);
+  for (const warning of checked.findings.filter((finding) => finding.level === 'warning')) {
+    logger.warn({ setting: warning.key, ...(warning.file === undefined ? {} : { file: warning.file }) }, warning.message);
+  }
   if (config.workers > 1 && cluster.isPrimary) {
     await runPrimary(config, logger);
     return;
   }
   const server = await createNotifyServer(config, { logger });
   const address = await server.listen();
-  logger.info(
-    {
-      address: `${config.tls === undefined ? 'http' : 'https'}://${address.address}:${address.port}`,
-      alg: server.tokens.algorithm,
-      dataDir: config.dataDir,
-    },
-    'listening',
-  );
+  const url = `${config.tls === undefined ? 'http' : 'https'}://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
+  const accounts = await server.users.list();
+  const users = accounts.filter((account) => account.kind === 'user').length;
+  const facts = {
+    url,
+    usersFile: config.usersFile,
+    dataDir: config.dataDir,
+    users,
+    clients: accounts.length - users,
+    alg: server.tokens.algorithm,
+    backend: config.backend.kind === 'redis' ? 'Redis' : 'embedded (memory)',
+    ...(config.publicOrigin === undefined ? {} : { publicOrigin: config.publicOrigin }),
+    ...(checked.report.file === undefined ? {} : { configFile: checked.report.file }),
+  };
+  if (format === 'pretty' && cluster.isPrimary) {
+    process.stdout.write(startupBanner(facts));
+  } else {
+    // Tools and tests parse this line (its `address`); keep its shape.
+    logger.info(
+      {
+        address: url,
+        alg: facts.alg,
+        dataDir: config.dataDir,
+        usersFile: config.usersFile,
+        accounts: accounts.length,
+        docs: `${facts.publicOrigin ?? url}/docs`,
+        ...(facts.configFile === undefined ? {} : { config: facts.configFile }),
+      },
+      'listening',
+    );
+  }
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -18,7 +18,7 @@ export interface SigningKeyPair {
  * attack).
  */
 export async function loadOrCreateSigningKey(dataDir: string, alg: 'EdDSA' | 'ES256'): Promise<SigningKeyPair> {
-  const file = path.join(dataDir, alg === 'EdDSA' ? 'signing-key-ed25519.pem' : 'signing-key-p256.pem');
+  const file = signingKeyFile(dataDir, alg);
   // Under the file lock: instances started together on one shared DATA_DIR must not each write a
   // key of their own (the last rename would win, and the others would sign with a key nobody has).
   const pem = await withFileLock(file, async () => {
@@ -33,6 +33,37 @@ export async function loadOrCreateSigningKey(dataDir: string, alg: 'EdDSA' | 'ES
       return created;
     }
   });
+  const privateKey = parseSigningKey(file, pem, alg);
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+/**
+ * The checks of `loadOrCreateSigningKey` without writing anything (`notify config check` and the
+ * start-up checks): the key file, if there is one, must be a readable PEM private key of the type
+ * JWT_ALG needs.
+ * @returns the file, and whether it exists (a missing one is generated at start).
+ * @throws ConfigError naming DATA_DIR or JWT_ALG and the file.
+ */
+export async function checkSigningKey(dataDir: string, alg: 'EdDSA' | 'ES256'): Promise<{ file: string; exists: boolean }> {
+  const file = signingKeyFile(dataDir, alg);
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { file, exists: false };
+    throw unreadableKey(file, code);
+  }
+  parseSigningKey(file, pem, alg);
+  return { file, exists: true };
+}
+
+/** Where the key for `alg` lives in the data directory. */
+function signingKeyFile(dataDir: string, alg: 'EdDSA' | 'ES256'): string {
+  return path.join(dataDir, alg === 'EdDSA' ? 'signing-key-ed25519.pem' : 'signing-key-p256.pem');
+}
+
+function parseSigningKey(file: string, pem: string, alg: 'EdDSA' | 'ES256'): KeyObject {
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(pem);
@@ -44,13 +75,15 @@ export async function loadOrCreateSigningKey(dataDir: string, alg: 'EdDSA' | 'ES
     );
   }
   const expected = alg === 'EdDSA' ? 'ed25519' : 'ec';
-  if (privateKey.asymmetricKeyType !== expected) {
+  const curve = privateKey.asymmetricKeyDetails?.namedCurve;
+  if (privateKey.asymmetricKeyType !== expected || (alg === 'ES256' && curve !== 'prime256v1')) {
+    const held = privateKey.asymmetricKeyType === 'ec' ? `ec (${curve})` : privateKey.asymmetricKeyType;
     throw new ConfigError(
       'JWT_ALG',
-      `the signing key ${file} holds a ${privateKey.asymmetricKeyType} key, but JWT_ALG=${alg} needs ${expected}`,
+      `the signing key ${file} holds a ${held} key, but JWT_ALG=${alg} needs ${alg === 'EdDSA' ? 'ed25519' : 'ec (prime256v1, P-256)'}`,
     );
   }
-  return { privateKey, publicKey: createPublicKey(privateKey) };
+  return privateKey;
 }
 
 function unreadableKey(file: string, code: string | undefined): ConfigError {

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FileUserStore } from '../auth/file-user-store.js';
-import { loadConfig } from '../config.js';
+import { ConfigError, inspectConfig } from '../config.js';
 import { prepareDataDir } from '../fs/data-dir.js';
 import { CliError, type AccountServices, type ServiceOptions } from './command.js';
 
@@ -10,7 +10,7 @@ export interface AccountServicesEnvironment {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Where the operator gets told which user file is used. */
   readonly stderr: NodeJS.WritableStream;
-  /** Reads ROLES_FILE. */
+  /** Reads the configuration file and ROLES_FILE. */
   readonly readFile: (file: string) => string;
 }
 
@@ -26,10 +26,20 @@ export interface AccountServicesEnvironment {
  */
 export async function openAccountServices(environment: AccountServicesEnvironment, options: ServiceOptions): Promise<AccountServices> {
   const env = options.dataDir === undefined ? environment.env : { ...environment.env, DATA_DIR: options.dataDir };
-  const config = loadConfig(env, environment.readFile);
+  const report = inspectConfig({
+    env,
+    readFile: environment.readFile,
+    ...(options.configFile === undefined ? {} : { file: options.configFile }),
+  });
+  const config = report.config;
+  if (config === undefined) {
+    const [first] = report.problems;
+    throw new ConfigError(first!.key, first!.message, first!.file, report.problems);
+  }
   const file = config.usersFile;
   const dir = path.dirname(file);
-  const named = options.dataDir !== undefined || Boolean(environment.env.DATA_DIR) || Boolean(environment.env.USERS_FILE);
+  // Named in the environment, the configuration file or on the command line (`--data-dir` is DATA_DIR above).
+  const named = report.given.DATA_DIR !== undefined || report.given.USERS_FILE !== undefined;
   const dirKind = await kindOf(dir);
   if (dirKind === 'file' || dirKind === 'other') throw new CliError(`${dir} is not a directory (the user file ${file} would be in it)`);
   if (dirKind === 'missing' && !named) {

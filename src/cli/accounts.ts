@@ -5,24 +5,27 @@ import { UsageError, type AccountContext, type CliContext, type ParsedValues, ty
 
 /** Helpers shared by the `users` and `clients` commands. */
 
-/** `--data-dir DIR`, accepted by every command that reads the server's data directory. */
-export const DATA_DIR_OPTION = { 'data-dir': { type: 'string' } } as const;
+/** `--data-dir DIR` and `--config FILE`, accepted by every command that reads the server's configuration. */
+export const SERVER_OPTIONS = { 'data-dir': { type: 'string' }, config: { type: 'string' } } as const;
 export const DATA_DIR_HELP = ['--data-dir DIR', "the server's data directory (default: $DATA_DIR, or ./data)"] as const;
+export const CONFIG_HELP = ['--config FILE', "the server's configuration file (default: $NOTIFY_CONFIG, or none)"] as const;
 
-/** Adds `--data-dir` to the options and help of each subcommand. */
-export function withDataDir(subcommands: readonly Subcommand[]): Subcommand[] {
+/** Adds `--data-dir` and `--config` to the options and help of each subcommand. */
+export function withServerOptions(subcommands: readonly Subcommand[]): Subcommand[] {
   return subcommands.map((sub) => ({
     ...sub,
-    options: { ...sub.options, ...DATA_DIR_OPTION },
-    optionHelp: [...(sub.optionHelp ?? []), DATA_DIR_HELP],
+    options: { ...sub.options, ...SERVER_OPTIONS },
+    optionHelp: [...(sub.optionHelp ?? []), DATA_DIR_HELP, CONFIG_HELP],
   }));
 }
 
 /** The `ServiceOptions` a command line gives. */
 export function serviceOptions(values: ParsedValues): ServiceOptions {
   const dataDir = values['data-dir'];
+  const configFile = values.config;
   if (dataDir === '') throw new UsageError('--data-dir needs a directory');
-  return typeof dataDir === 'string' ? { dataDir } : {};
+  if (configFile === '') throw new UsageError('--config needs a file');
+  return { ...(typeof dataDir === 'string' ? { dataDir } : {}), ...(typeof configFile === 'string' ? { configFile } : {}) };
 }
 
 /** The streams and the (lazily opened) services as one `AccountContext`. */

@@ -2,7 +2,7 @@ import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { hashPassword } from '../auth/password.js';
 import type { Account } from '../auth/user-store.js';
 import { ConflictError } from '../errors.js';
-import { accountContext, accountNotFound, checkKnownRoles, checkNewAccount, requireKind, withDataDir } from './accounts.js';
+import { accountContext, accountNotFound, checkKnownRoles, checkNewAccount, requireKind, withServerOptions } from './accounts.js';
 import { commandGroup, flag, stringList, type AccountContext, type CliCommand } from './command.js';
 
 /** The role of a new service client when no `--role` is given. */
@@ -80,7 +80,7 @@ const JSON_HELP = ['--json', 'print {"name","kind","roles","secret"} as JSON'] a
 export const clientsCommand: CliCommand = commandGroup(
   'clients',
   'Manage service clients: backends that get tokens with the client_credentials grant.',
-  withDataDir([
+  withServerOptions([
     {
       name: 'add',
       summary: 'Create a service client and print its secret once.',

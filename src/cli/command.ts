@@ -31,6 +31,8 @@ export type AccountContext = CliStreams & AccountServices;
 export interface ServiceOptions {
   /** `--data-dir`: the server's data directory, instead of `DATA_DIR` (default `./data`). */
   readonly dataDir?: string;
+  /** `--config`: the server's configuration file, instead of `NOTIFY_CONFIG`. */
+  readonly configFile?: string;
 }
 
 /** What `runCli` hands a command. */
@@ -44,6 +46,8 @@ export interface CliContext extends CliStreams {
   serve?(options: ServiceOptions): Promise<void>;
   /** The environment, for commands that talk to a running server (NOTIFY_URL, NOTIFY_TOKEN, ...). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Reads a file as UTF-8 (the configuration file and the files it names), for `notify config`. */
+  readonly readFile: (file: string) => string;
 }
 
 /** A top-level command (`users`, `clients`, ...); see `builtinCommands` in `run-cli.ts`. */

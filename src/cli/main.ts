@@ -13,10 +13,13 @@ process.exitCode = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
+  readFile: (file) => readFileSync(file, 'utf8'),
   openServices: (options) =>
     openAccountServices({ env: process.env, stderr: process.stderr, readFile: (file) => readFileSync(file, 'utf8') }, options),
   serve: async (options) => {
     if (options.dataDir !== undefined) process.env.DATA_DIR = path.resolve(options.dataDir);
+    // As NOTIFY_CONFIG, which the server reads; `--config` wins over one already set.
+    if (options.configFile !== undefined) process.env.NOTIFY_CONFIG = path.resolve(options.configFile);
     // The server's own entry point: it reads the environment, listens, and exits on SIGTERM/SIGINT.
     await import('../main.js');
   },

@@ -10,6 +10,7 @@ import {
   type ServiceOptions,
 } from './command.js';
 import { clientsCommand } from './clients-command.js';
+import { configCommand } from './config-command.js';
 import { publishCommand, tailCommand, tokenCommand } from './remote-commands.js';
 import { serveCommand } from './serve-command.js';
 import { usersCommand } from './users-command.js';
@@ -20,7 +21,7 @@ import { usersCommand } from './users-command.js';
  * extended list to `runCli`.
  */
 export function builtinCommands(): CliCommand[] {
-  return [serveCommand, usersCommand, clientsCommand, publishCommand, tailCommand, tokenCommand];
+  return [serveCommand, configCommand, usersCommand, clientsCommand, publishCommand, tailCommand, tokenCommand];
 }
 
 /** What `runCli` needs from its caller: the streams and a way to open the services. */
@@ -34,6 +35,8 @@ export interface CliEnvironment extends CliStreams {
   serve?(options: ServiceOptions): Promise<void>;
   /** Environment variables for the commands that talk to a server; default none. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Reads a file as UTF-8 (`notify config check`); default: none can be read. */
+  readonly readFile?: (file: string) => string;
 }
 
 /**
@@ -55,6 +58,11 @@ export async function runCli(
     stdout,
     stderr,
     env: environment.env ?? {},
+    readFile:
+      environment.readFile ??
+      ((file: string): string => {
+        throw new Error(`cannot read ${file}`);
+      }),
     services: (options: ServiceOptions = {}) => (opened ??= Promise.resolve().then(() => environment.openServices(options))),
     ...(environment.serve === undefined ? {} : { serve: environment.serve.bind(environment) }),
   };
@@ -104,9 +112,10 @@ function programHelp(commands: readonly CliCommand[]): string {
   return [
     `Usage: ${PROGRAM} <command> <subcommand> [options]`,
     '',
-    'Run the notification server, manage its accounts (reads the same environment as the server:',
-    'DATA_DIR or --data-dir, USERS_FILE, SCRYPT_LOG_N, ROLES_FILE), and publish, tail and get tokens',
-    'from a running one (NOTIFY_URL, NOTIFY_TOKEN, NOTIFY_CLIENT_SECRET).',
+    'Run the notification server, check its configuration, manage its accounts (reads the same',
+    'configuration as the server: the environment and --config FILE or NOTIFY_CONFIG; DATA_DIR or',
+    '--data-dir, USERS_FILE, SCRYPT_LOG_N, ROLES_FILE), and publish, tail and get tokens from a',
+    'running one (NOTIFY_URL, NOTIFY_TOKEN, NOTIFY_CLIENT_SECRET).',
     '',
     'Commands:',
     ...table(commands.map((command) => [command.name, command.summary])),

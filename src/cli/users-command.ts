@@ -1,7 +1,7 @@
 import { hashPassword } from '../auth/password.js';
 import type { Account } from '../auth/user-store.js';
 import { ConflictError } from '../errors.js';
-import { accountContext, accountNotFound, checkKnownRoles, checkNewAccount, requireKind, withDataDir } from './accounts.js';
+import { accountContext, accountNotFound, checkKnownRoles, checkNewAccount, requireKind, withServerOptions } from './accounts.js';
 import { commandGroup, flag, stringList, type AccountContext, type CliCommand } from './command.js';
 import { readNewPassword } from './password-input.js';
 
@@ -100,7 +100,7 @@ const PASSWORD_INPUT =
 export const usersCommand: CliCommand = commandGroup(
   'users',
   'Manage the accounts of people who sign in with a password.',
-  withDataDir([
+  withServerOptions([
     {
       name: 'add',
       summary: 'Create a user account.',

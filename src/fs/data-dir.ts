@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../config.js';
 
@@ -16,11 +17,54 @@ import { ConfigError } from '../config.js';
  */
 export async function prepareDataDir(dir: string, setting = 'DATA_DIR'): Promise<void> {
   const absolute = path.resolve(dir);
-  const fail = (problem: string, cause?: unknown): never => {
+  const fail = failure(absolute, setting);
+  const missing = await missingDirectories(absolute, fail);
+  for (const component of missing) {
+    try {
+      await mkdir(component, { mode: 0o700 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') fail('cannot be created', error);
+    }
+  }
+  await probeWrite(absolute, fail);
+}
+
+/**
+ * The same checks as `prepareDataDir`, without creating anything (`notify config check`, and the
+ * start-up checks before the server creates it): an existing directory must take a new file; a
+ * missing one must be creatable, that is its nearest existing parent a writable directory.
+ * @returns whether the directory exists already.
+ * @throws ConfigError naming the setting and the path.
+ */
+export async function checkDataDir(dir: string, setting = 'DATA_DIR'): Promise<'exists' | 'missing'> {
+  const absolute = path.resolve(dir);
+  const fail = failure(absolute, setting);
+  const missing = await missingDirectories(absolute, fail);
+  if (missing.length === 0) {
+    await probeWrite(absolute, fail);
+    return 'exists';
+  }
+  const parent = path.dirname(missing[0]!);
+  try {
+    // access() answers EROFS for a read-only mount, which the permission bits do not show.
+    await access(parent, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    fail(`cannot be created in ${parent}`, error);
+  }
+  return 'missing';
+}
+
+type Fail = (problem: string, cause?: unknown) => never;
+
+function failure(absolute: string, setting: string): Fail {
+  return (problem, cause) => {
     const reason = cause === undefined ? '' : ` (${describe(cause)})`;
     throw new ConfigError(setting, `${absolute} ${problem}${reason}`);
   };
+}
 
+/** The directories to create, outermost first (empty when `absolute` exists). */
+async function missingDirectories(absolute: string, fail: Fail): Promise<string[]> {
   const missing: string[] = [];
   for (let current = absolute; ; current = path.dirname(current)) {
     const kind = await kindOf(current).catch((error: unknown) => fail('cannot be checked', error));
@@ -29,15 +73,11 @@ export async function prepareDataDir(dir: string, setting = 'DATA_DIR'): Promise
     missing.unshift(current);
     if (path.dirname(current) === current) break;
   }
-  for (const component of missing) {
-    try {
-      await mkdir(component, { mode: 0o700 });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') fail('cannot be created', error);
-    }
-  }
+  return missing;
+}
 
-  // Permission bits do not tell (root passes every check, a read-only mount fails none): write a file.
+/** Permission bits do not tell (root passes every check, a read-only mount fails none): write a file. */
+async function probeWrite(absolute: string, fail: Fail): Promise<void> {
   const probe = path.join(absolute, `.write-check-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     const handle = await open(probe, 'wx', 0o600);

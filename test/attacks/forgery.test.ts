@@ -260,6 +260,10 @@ describe('attacks: token forgery and algorithms', () => {
       'a word': 'secret',
       'a 31-byte hex secret': 'ab'.repeat(31),
       'a 64-character repeated hex secret (32 bytes, one value)': 'aa'.repeat(32),
+      // Issue 11: both passed the old check (32+ bytes, 16+ distinct values) and sat in a cracking word list.
+      'a passphrase (issue 11)': 'my notify server jwt secret key for production 2024!',
+      'a long lowercase phrase that decodes as base64url (issue 11)': 'correcthorsebatterystaplenotifyproductionsecretkey',
+      'CamelCase words (issue 11)': 'MyNotifyServerJwtSecretKeyForProduction2024',
     })) {
       it(`exits 78 naming JWT_SECRET when the secret is ${what}`, function () {
         this.timeout(25_000);

@@ -85,7 +85,7 @@ describe('notify CLI (in-process)', () => {
         expect(help, command.name).to.match(/^Usage: notify /);
         if (!help.includes('\nCommands:\n')) continue; // a single command (`notify publish`), no subcommands
         const subcommands = help.match(/^ {2}([a-z]+) /gm) ?? [];
-        expect(subcommands.length, command.name).to.be.greaterThan(1);
+        expect(subcommands.length, command.name).to.be.greaterThan(0); // `notify config` has one: check
         for (const sub of subcommands.map((line) => line.trim())) {
           const result = await run([command.name, sub, '--help']);
           expect(result.code, `${command.name} ${sub}`).to.equal(0);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { decodeWebhookSecret, InvalidWebhookSecretError, readsAsText, webhookSigningKey } from '../../../src/webhooks/webhook-secret.js';
+import { decodeWebhookSecret, InvalidWebhookSecretError, webhookSigningKey } from '../../../src/webhooks/webhook-secret.js';
 import { errorOf } from '../../helpers/errors.js';
 import { mulberry32 } from '../../helpers/random.js';
 
@@ -64,21 +64,26 @@ describe('decodeWebhookSecret', () => {
     for (const text of PASSPHRASES) {
       // Some are refused earlier, as non-canonical base64 (their last letter has spare bits set).
       expect(reasonOf(text), text).to.be.oneOf(['secret_not_random', 'secret_encoding']);
-      expect(readsAsText(text), text).to.equal(true);
     }
   });
 
   it('refuses hex that is only digits or only letters', () => {
     expect(reasonOf('3141592653589793238462643383279502884197169399375105820974944592')).to.equal('secret_not_random');
-    expect(readsAsText('abcdefabcdefedcbafedcbaeeffaabbccddeeffabcdefabcdefedcbafedcbaee')).to.equal(true);
+    expect(reasonOf('abcdefabcdefedcbafedcbaeeffaabbccddeeffabcdefabcdefedcbafedcbaee')).to.equal('secret_not_random');
   });
 
-  it('accepts every one of 50,000 seeded random secrets of 32 and 48 bytes in each encoding', () => {
+  it('accepts every one of 2,000 seeded random secrets of 32 and 48 bytes in each encoding (6,000,000 measured by scripts/hmac-secret-false-refusals.ts)', () => {
     const random = mulberry32(15);
     let refused = 0;
-    for (let i = 0; i < 50_000; i++) {
+    for (let i = 0; i < 2_000; i++) {
       const bytes = Buffer.from(Array.from({ length: i % 2 === 0 ? 32 : 48 }, () => Math.floor(random() * 256)));
-      for (const text of [bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex')]) if (readsAsText(text)) refused++;
+      for (const text of [bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex')]) {
+        try {
+          decodeWebhookSecret(text);
+        } catch {
+          refused++;
+        }
+      }
     }
     expect(refused).to.equal(0);
   });
