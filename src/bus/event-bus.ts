@@ -51,6 +51,13 @@ export type ReplayResult =
     };
 
 /**
+ * The `since` of `replay` that asks for every event still retained on the selectors' topics
+ * rather than the events after an id (Mercure's `lastEventID=earliest`): bounded by history,
+ * and never a reset, since nothing retained is skipped.
+ */
+export const EARLIEST = 'earliest';
+
+/**
  * The event bus: the only thing publishers and subscribers share. Implementations (memory, Redis)
  * pass the same contract tests in `test/contract/`.
  */
@@ -65,7 +72,8 @@ export interface EventBus {
   subscribe(selectors: readonly Selector[], sink: EventSink): Subscription;
   /**
    * The events after `since` on topics matched by `selectors`, oldest first, without duplicates;
-   * or a reset when history cannot prove that nothing in between was lost.
+   * or a reset when history cannot prove that nothing in between was lost. `since` is an event id,
+   * or `EARLIEST` for every event still retained on those topics.
    */
   replay(selectors: readonly Selector[], since: string): Promise<ReplayResult>;
   /** Events held for replay, over all topics (an event on two topics may count twice); read at metrics scrape time. */

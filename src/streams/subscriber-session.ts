@@ -1,5 +1,5 @@
 import type { AccessClaims } from '../auth/token-service.js';
-import type { BusEvent, EventBus, EventSink, ReplayResult, Subscription } from '../bus/event-bus.js';
+import { EARLIEST, type BusEvent, type EventBus, type EventSink, type ReplayResult, type Subscription } from '../bus/event-bus.js';
 import { compareEventIds, formatEventId, parseEventId, type EventIdParts } from '../bus/event-id.js';
 import type { SseStream, StreamEndReason } from '../sse/sse-stream.js';
 import type { Selector } from '../topics/selector.js';
@@ -140,15 +140,16 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
           if (this.stream.congested) await this.stream.drained();
           if (this.ended) return false;
         }
-        this.floor = replay.events.at(-1)?.idParts ?? parseEventId(since);
+        this.floor = replay.events.at(-1)?.idParts ?? (since === EARLIEST ? undefined : parseEventId(since));
       }
       if (this.pendingBytes >= 0) return true;
-      // Live events came faster than the backlog went out: fetch them from history instead.
-      if (this.floor === undefined) {
+      // Live events came faster than the backlog went out: fetch them from history instead, from
+      // the last id written (or, when `earliest` wrote nothing yet, from the earliest again).
+      if (this.floor !== undefined) since = formatEventId(this.floor);
+      else if (since !== EARLIEST) {
         this.close('replay_unavailable');
         return false;
       }
-      since = formatEventId(this.floor);
       this.pending = [];
       this.pendingBytes = 0;
     }

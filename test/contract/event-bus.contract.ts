@@ -1,5 +1,13 @@
 import { expect } from 'chai';
-import type { BusEvent, EventBus, EventSink, PublishRequest, ReplayResult, Subscription } from '../../src/bus/event-bus.js';
+import {
+  EARLIEST,
+  type BusEvent,
+  type EventBus,
+  type EventSink,
+  type PublishRequest,
+  type ReplayResult,
+  type Subscription,
+} from '../../src/bus/event-bus.js';
 import { compareEventIds, formatEventId, parseEventId } from '../../src/bus/event-id.js';
 import { ConflictError } from '../../src/errors.js';
 import { parseSelector, type Selector } from '../../src/topics/selector.js';
@@ -273,6 +281,35 @@ export function eventBusContract(name: string, create: ContractBusFactory): void
         });
         // From the newest trimmed event on, the kept events prove nothing was lost.
         expect(ids(expectEvents(await bus.replay(selectors('busy'), published[6]!.id)))).to.deep.equal(ids(published.slice(7)));
+      });
+
+      it('returns every retained matching event, oldest first and once each, for earliest', async () => {
+        const bus = await open();
+        const e1 = (await bus.publish(request(['a/1']))).event;
+        tick();
+        await bus.publish(request(['c/1']));
+        const e2 = (await bus.publish(request(['b/1', 'a/1']))).event; // on two matching topics
+        tick();
+        const e3 = (await bus.publish(request(['a/2']))).event;
+        const events = expectEvents(await bus.replay(selectors('a/*', 'b/1'), EARLIEST));
+        expect(ids(events)).to.deep.equal([e1.id, e2.id, e3.id]);
+        expect(expectEvents(await bus.replay(selectors('nothing/here'), EARLIEST))).to.deep.equal([]);
+      });
+
+      it('returns no events, not a reset, for earliest on a bus that has none', async () => {
+        const bus = await open();
+        expect(await bus.replay(selectors('**'), EARLIEST)).to.deep.equal({ kind: 'events', events: [] });
+      });
+
+      it('returns what history still holds, not a reset, for earliest once older events were trimmed', async () => {
+        const bus = await open(3);
+        const published: BusEvent[] = [];
+        for (let i = 0; i < 10; i++) {
+          tick();
+          published.push((await bus.publish(request(['busy'], { i }))).event);
+        }
+        await current!.sweep?.();
+        expect(ids(expectEvents(await bus.replay(selectors('busy'), EARLIEST)))).to.deep.equal(ids(published.slice(7)));
       });
     });
 

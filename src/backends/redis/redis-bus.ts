@@ -6,7 +6,16 @@ import { orUnavailable } from './redis-unavailable-error.js';
 import { StreamTailer, type StreamEntry } from './stream-tailer.js';
 import { anyMatches, type Selector } from '../../topics/selector.js';
 import { createBusEvent } from '../../bus/bus-event.js';
-import type { BusEvent, EventBus, EventSink, PublishRequest, PublishResult, ReplayResult, Subscription } from '../../bus/event-bus.js';
+import {
+  EARLIEST,
+  type BusEvent,
+  type EventBus,
+  type EventSink,
+  type PublishRequest,
+  type PublishResult,
+  type ReplayResult,
+  type Subscription,
+} from '../../bus/event-bus.js';
 import { compareEventIds, parseEventId, type EventIdParts } from '../../bus/event-id.js';
 import { publishFingerprint } from '../../bus/idempotency-cache.js';
 import { LocalFanout } from '../../bus/local-fanout.js';
@@ -190,9 +199,11 @@ export class RedisBus implements EventBus {
   }
 
   async replay(selectors: readonly Selector[], since: string): Promise<ReplayResult> {
-    const from = parseEventId(since);
+    // `earliest`: everything the stream still holds (Redis never issues 0-0, so `(0-0` is all of it).
+    const earliest = since === EARLIEST;
+    const from = earliest ? { ms: 0, seq: 0 } : parseEventId(since);
     const found: BusEvent[] = [];
-    let cursor = since;
+    let cursor = earliest ? '0-0' : since;
     let state: StreamState | undefined;
     let first: StreamState | undefined;
     for (;;) {
@@ -209,6 +220,7 @@ export class RedisBus implements EventBus {
       cursor = page.at(-1)![0];
     }
     const headId = first === undefined ? undefined : `${first.lastGenerated.ms}-${first.lastGenerated.seq}`;
+    if (earliest) return { kind: 'events', events: found };
     if (from === undefined || first === undefined || compareEventIds(from, first.lastGenerated) > 0) {
       return { kind: 'reset', reason: 'unknown_event_id', headId };
     }

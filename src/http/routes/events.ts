@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import { z } from 'zod';
+import type { AccessClaims } from '../../auth/token-service.js';
 import type { RenewalForwarder, StreamSlots } from '../../backends/backend.js';
 import type { EventBus } from '../../bus/event-bus.js';
 import { AppError, BearerError, InvalidRequestError } from '../../errors.js';
@@ -103,6 +104,7 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
       throw new AppError(406, 'not_acceptable', 'This route answers with text/event-stream.');
     }
     const { claims } = await deps.authenticate(ctx);
+    assertUnexpired(claims, deps.session.clock);
     const requested = ctx.query.topic;
     const sources = requested === undefined ? [] : Array.isArray(requested) ? requested : [requested];
     if (sources.length === 0) throw new InvalidRequestError('Give at least one topic selector: ?topic=...', { field: 'topic' });
@@ -133,6 +135,7 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
 
   router.post('/events/connections/:connectionId/token', async (ctx) => {
     const { claims } = await deps.authenticate(ctx);
+    assertUnexpired(claims, deps.session.clock);
     const id = ctx.params.connectionId ?? '';
     // A stream this process does not hold may be held by another instance: the backend forwards it.
     const answer = !CONNECTION_ID.test(id)
@@ -145,6 +148,16 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * CLOCK_TOLERANCE lets a token verify a little past `exp`, for clocks that disagree; a stream
+ * opened or renewed with such a token would only close at once (`token_expired`), one wasted
+ * round trip for the client. So a stream needs a token that has not expired by our clock.
+ * @throws BearerError (`invalid_token`, reason `expired`).
+ */
+function assertUnexpired(claims: AccessClaims, clock: () => number): void {
+  if (claims.expiresAt * 1000 <= clock()) throw BearerError.invalid('expired');
 }
 
 /** `Last-Event-ID` header first (what EventSource sends on reconnect), else the query parameter for a first connect. */
