@@ -11,8 +11,11 @@ export interface BusEvent {
   /** The published value as JSON text (one line: JSON.stringify never emits a raw line break). */
   readonly data: string;
   readonly publishedAt: number;
-  /** The SSE frame, serialised once and written as-is to every subscriber. */
-  readonly frame: Buffer;
+  /**
+   * The SSE frames, one per topic (same order as `topics`), each serialised once and written
+   * as-is to every subscriber it is for; each names its topic in the data (`bus-event.ts`).
+   */
+  readonly frames: readonly Buffer[];
 }
 
 export interface PublishRequest {
@@ -34,7 +37,8 @@ export interface PublishResult {
 
 /** Receives live events. Called synchronously from the bus's dispatch loop: must not throw or block. */
 export interface EventSink {
-  deliver(event: BusEvent): void;
+  /** `frame` is the event's frame for the first of its topics this sink's selectors match. */
+  deliver(event: BusEvent, frame: Buffer): void;
 }
 
 export interface Subscription {

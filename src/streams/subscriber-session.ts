@@ -1,5 +1,6 @@
 import type { AccessClaims } from '../auth/token-service.js';
 import { EARLIEST, type BusEvent, type EventBus, type EventSink, type ReplayResult, type Subscription } from '../bus/event-bus.js';
+import { frameFor } from '../bus/bus-event.js';
 import { compareEventIds, formatEventId, parseEventId, type EventIdParts } from '../bus/event-id.js';
 import type { SseStream, StreamEndReason } from '../sse/sse-stream.js';
 import type { Selector } from '../topics/selector.js';
@@ -111,7 +112,7 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
     if (lastEventId !== undefined && !(await this.catchUp(bus, lastEventId))) return;
     const waiting = this.pending ?? [];
     this.pending = undefined;
-    for (const event of waiting) this.deliver(event);
+    for (const event of waiting) this.deliver(event, frameFor(event, this.selectors)!);
   }
 
   /**
@@ -136,7 +137,7 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
         this.floor = replay.headId === undefined ? undefined : parseEventId(replay.headId);
       } else {
         for (const event of replay.events) {
-          if (!this.stream.write(event.frame)) return false;
+          if (!this.stream.write(frameFor(event, this.selectors)!)) return false;
           if (this.stream.congested) await this.stream.drained();
           if (this.ended) return false;
         }
@@ -156,11 +157,11 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
   }
 
   /** The bus calls this for each live event: one shared frame, written straight to the socket. */
-  deliver(event: BusEvent): void {
+  deliver(event: BusEvent, frame: Buffer): void {
     if (this.pending !== undefined) {
       if (this.pendingBytes < 0) return;
       this.pending.push(event);
-      this.pendingBytes += event.frame.length;
+      this.pendingBytes += frame.length;
       if (this.pendingBytes > this.settings.maxPendingBytes) {
         this.pending = [];
         this.pendingBytes = -1;
@@ -171,7 +172,7 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
       if (compareEventIds(event.idParts, this.floor) <= 0) return;
       this.floor = undefined;
     }
-    this.stream.write(event.frame);
+    this.stream.write(frame);
   }
 
   /** Writes a shared heartbeat frame. */

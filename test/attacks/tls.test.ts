@@ -203,7 +203,7 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
     );
     expect(published.status).to.equal(201);
     await waitFor('event: h2');
-    expect(text).to.contain(`id: ${JSON.parse(published.body).id}\nevent: h2\ndata: {"over":"http/2"}\n\n`);
+    expect(text).to.contain(`id: ${JSON.parse(published.body).id}\nevent: h2\ndata: {"topic":"public/news","data":{"over":"http/2"}}\n\n`);
     stream.close();
   });
 

@@ -117,7 +117,11 @@ export function eventBusContract(name: string, create: ContractBusFactory): void
         expect(result.event.topics).to.deep.equal(['a/b', 'c']);
         expect(result.event.type).to.equal('greeting');
         expect(result.event.data).to.equal('{"hello":"world"}');
-        expect(result.event.frame.toString('utf8')).to.equal(`id: ${result.event.id}\nevent: greeting\ndata: {"hello":"world"}\n\n`);
+        // One frame per topic, each naming its own topic around the published data.
+        expect(result.event.frames.map((frame) => frame.toString('utf8'))).to.deep.equal([
+          `id: ${result.event.id}\nevent: greeting\ndata: {"topic":"a/b","data":{"hello":"world"}}\n\n`,
+          `id: ${result.event.id}\nevent: greeting\ndata: {"topic":"c","data":{"hello":"world"}}\n\n`,
+        ]);
       });
 
       it('rejects with shutting_down when the bus is closed', async () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { frameEvent } from '../../src/sse/frame.js';
 import { connectedEvent } from '../../src/streams/control-events.js';
+import { expectSseEventMatchesSpec } from '../helpers/openapi.js';
 import { postJson, startServer, type TestServer } from '../helpers/server.js';
 import { openTcpStream } from '../helpers/streams.js';
 
@@ -52,13 +53,17 @@ describe('SSE on the wire (issue 5)', () => {
       const second = await postJson(`${t.url}/events`, { topics: ['public/news'], data: 'two' }, publisher.access_token);
       const { id: id2 } = (await second.json()) as { id: string };
 
-      const all = await stream.readUntil('"two"\n\n');
+      const all = await stream.readUntil('"two"}\n\n');
       const wire = Buffer.from(all.slice(opened.length), 'latin1');
       const expected = Buffer.from(
-        frameEvent({ id, event: 'greeting', data: JSON.stringify(data) }) + frameEvent({ id: id2, event: 'message', data: '"two"' }),
+        frameEvent({ id, event: 'greeting', data: JSON.stringify({ topic: 'public/news', data }) }) +
+          frameEvent({ id: id2, event: 'message', data: '{"topic":"public/news","data":"two"}' }),
         'utf8',
       );
       expect(wire.equals(expected)).to.equal(true, `on the wire: ${JSON.stringify(wire.toString('utf8'))}`);
+      // The data of a published event is the documented envelope.
+      const firstData = /^data: (.*)$/m.exec(wire.toString('utf8'))![1]!;
+      expectSseEventMatchesSpec('greeting', JSON.parse(firstData), id);
     } finally {
       stream.socket.destroy();
     }
