@@ -20,7 +20,8 @@ import { createCookiePolicy } from './http/cookies.js';
 import { createListener, type Listener } from './http/listener.js';
 import { createAuthRouter } from './http/routes/auth.js';
 import { createDocsRouter } from './http/routes/docs.js';
-import { createEventsRouter } from './http/routes/events.js';
+import { createCorsPolicy } from './http/cors.js';
+import { createEventsRouter, createStreamEntry, type EventsRouterDeps } from './http/routes/events.js';
 import { createHealthRouter } from './http/routes/health.js';
 import { createJwksRouter } from './http/routes/jwks.js';
 import { createMetricsRouter } from './http/routes/metrics.js';
@@ -150,8 +151,29 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     lifecycle.onClose('maintenance timer', () => clearInterval(maintenance));
 
     const cookies = createCookiePolicy(config.cookieSecure);
+    const cors = createCorsPolicy(config.corsOrigins);
     const authenticate = createAuthenticator({ tokens, revocations, cookieNames: cookies.names, allowedOrigins: config.corsOrigins });
     let shuttingDown = false;
+    const events: EventsRouterDeps = {
+      bus: backend.bus,
+      registry,
+      authenticate,
+      session: {
+        retryMs: config.streams.retryMs,
+        heartbeatMs: config.streams.heartbeatIntervalMs,
+        expiryWarningMs: config.streams.expiryWarningMs,
+        maxPendingBytes: config.streams.bufferBytes,
+        clock,
+        deadlines,
+        slots: backend.streamSlots,
+      },
+      limits: config.limits,
+      streamBufferBytes: config.streams.bufferBytes,
+      renewals: backend.renewals,
+      streamSlots: backend.streamSlots,
+      cors,
+      logger,
+    };
     const routers = [
       createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : backend.unavailableReason()) }),
       createJwksRouter({ tokens }),
@@ -172,25 +194,9 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
         maxBodyBytes: config.limits.maxBodyBytes,
         refreshTokenAbsoluteTtlMs: config.refreshToken.absoluteTtlMs,
       }),
-      createEventsRouter({
-        bus: backend.bus,
-        registry,
-        authenticate,
-        session: {
-          retryMs: config.streams.retryMs,
-          heartbeatMs: config.streams.heartbeatIntervalMs,
-          expiryWarningMs: config.streams.expiryWarningMs,
-          maxPendingBytes: config.streams.bufferBytes,
-          clock,
-          deadlines,
-        },
-        limits: config.limits,
-        streamBufferBytes: config.streams.bufferBytes,
-        renewals: backend.renewals,
-        streamSlots: backend.streamSlots,
-      }),
+      createEventsRouter(events),
     ];
-    const app = createApp({ logger, config, routers, observers: [metrics.observeAuth] });
+    const app = createApp({ logger, config, cors, routers, observers: [metrics.observeAuth] });
     const routes = routers.flatMap((router) =>
       router.stack.flatMap((layer) =>
         layer.methods
@@ -201,7 +207,10 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
 
     // HTTP/1.1, or HTTPS with HTTP/2 when a certificate is configured; slowloris timeouts and JSON
     // answers to parser errors either way (http/listener.ts).
-    const http = createListener(app.callback(), config.tls);
+    // `GET /events` is served before Koa (routes/events.ts); everything else, refused streams included, by Koa.
+    const serveStream = createStreamEntry(events, app);
+    const answer = app.callback();
+    const http = createListener((req, res) => serveStream(req, res) || answer(req, res), config.tls);
     const metricsListener = config.metrics.access === 'listen' ? createMetricsListener(metrics) : undefined;
     // Closed first: stop accepting, end every stream with `closed` (`shutdown`), give in-flight
     // requests the grace period, then cut what is left.
