@@ -86,6 +86,25 @@ export function isEventStreamSocket(socket: unknown): boolean {
   return directSockets.has(socket as Socket);
 }
 
+/**
+ * Write coalescing (issue 12). Everything JavaScript does between two turns of the event loop is
+ * one "turn" here. A stream's first frame in a turn goes to the socket at once (one event: no
+ * added latency); a second frame in the same turn corks the socket, and every frame after it waits
+ * in user space until the turn ends, when all corked sockets are uncorked: those frames leave in
+ * one `writev` per socket. A burst of events (a Redis read of many entries, publishes that arrive
+ * together, a replay) costs each subscriber two system calls instead of one per event.
+ */
+let turn = 0;
+let turnEndScheduled = false;
+const corkedThisTurn: Socket[] = [];
+
+function endTurn(): void {
+  turnEndScheduled = false;
+  turn++;
+  for (const socket of corkedThisTurn) socket.uncork();
+  corkedThisTurn.length = 0;
+}
+
 /** The stream a response belongs to: the `close` listener is one shared function, not a closure per stream. */
 const STREAM = Symbol('sseStream');
 type OwnedResponse = (ServerResponse | Http2ServerResponse) & { [STREAM]?: SseStream };
@@ -120,6 +139,12 @@ export class SseStream {
   private out: Writable;
   /** The socket, when the head and every frame go to it directly. */
   private socket: Socket | undefined;
+  /** The turn of the last frame written to `socket` (see `endTurn`). */
+  private lastTurn = -1;
+  /** The turn in which `socket` was last corked. */
+  private corkedTurn = -1;
+  /** Bytes corked in the current turn: on their way out, so not what a slow reader left waiting. */
+  private corkedBytes = 0;
   /**
    * Typed as HTTP/1.1's response: an `Http2ServerResponse` has every member used here (write,
    * end, destroy, writableLength, writeHead, flushHeaders; @types/node omits only the last).
@@ -186,13 +211,35 @@ export class SseStream {
    */
   write(chunk: Buffer | string): boolean {
     if (this.ended) return false;
-    if (this.out.writableLength > this.options.maxBufferedBytes) {
-      this.finish('slow_consumer');
-      (this.socket ?? this.res).destroy();
-      return false;
+    const socket = this.socket;
+    if (socket === undefined) {
+      if (this.res.writableLength > this.options.maxBufferedBytes) return this.cut();
+      this.res.write(chunk);
+      return true;
     }
-    this.out.write(chunk);
+    if (this.lastTurn !== turn) {
+      this.lastTurn = turn;
+      this.corkedBytes = 0;
+      if (!turnEndScheduled) {
+        turnEndScheduled = true;
+        setImmediate(endTurn);
+      }
+    } else if (this.corkedTurn !== turn) {
+      this.corkedTurn = turn;
+      socket.cork();
+      corkedThisTurn.push(socket);
+    }
+    if (socket.writableLength - this.corkedBytes > this.options.maxBufferedBytes) return this.cut();
+    if (this.corkedTurn === turn) this.corkedBytes += chunk.length;
+    socket.write(chunk);
     return true;
+  }
+
+  /** A reader that stopped reading: `maxBufferedBytes` wait for it. */
+  private cut(): false {
+    this.finish('slow_consumer');
+    (this.socket ?? this.res).destroy();
+    return false;
   }
 
   /**
