@@ -9,6 +9,7 @@ import { createPasswordVerifier } from './auth/password.js';
 import { RevocationList } from './auth/revocations.js';
 import { loadOrCreateSigningKey } from './auth/signing-key.js';
 import { createTokenService, type SigningMaterial, type TokenService } from './auth/token-service.js';
+import { withVerifiedTokenCache } from './auth/verified-token-cache.js';
 import type { UserStore } from './auth/user-store.js';
 import type { Backend, BackendDeps } from './backends/backend.js';
 import { openMemoryBackend } from './backends/memory/memory-backend.js';
@@ -152,7 +153,18 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
 
     const cookies = createCookiePolicy(config.cookieSecure);
     const cors = createCorsPolicy(config.corsOrigins);
-    const authenticate = createAuthenticator({ tokens, revocations, cookieNames: cookies.names, allowedOrigins: config.corsOrigins });
+    // Routes authenticate through a cache of verified tokens: a publisher's thousand publishes with one token cost one verification.
+    const verifiedTokens = withVerifiedTokenCache(tokens, {
+      ttlMs: config.jwt.accessTokenTtlMs,
+      clockToleranceMs: config.jwt.clockToleranceMs,
+      clock,
+    });
+    const authenticate = createAuthenticator({
+      tokens: verifiedTokens,
+      revocations,
+      cookieNames: cookies.names,
+      allowedOrigins: config.corsOrigins,
+    });
     let shuttingDown = false;
     const events: EventsRouterDeps = {
       bus: backend.bus,
