@@ -186,7 +186,9 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       cors,
       logger,
     };
+    // The events router first: publishes (the busiest route) find their route without walking the others' first.
     const routers = [
+      createEventsRouter(events),
       createHealthRouter({ readiness: () => (shuttingDown ? 'shutting down' : backend.unavailableReason()) }),
       createJwksRouter({ tokens }),
       createDocsRouter({ specFile: SPEC_FILE }),
@@ -206,7 +208,6 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
         maxBodyBytes: config.limits.maxBodyBytes,
         refreshTokenAbsoluteTtlMs: config.refreshToken.absoluteTtlMs,
       }),
-      createEventsRouter(events),
     ];
     const app = createApp({ logger, config, cors, routers, observers: [metrics.observeAuth] });
     const routes = routers.flatMap((router) =>
