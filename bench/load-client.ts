@@ -34,7 +34,15 @@ export type ClientCommand =
    * Reconnects every dropped subscriber with its Last-Event-ID and a fresh token; a subscriber has
    * resumed once it holds every event up to `resumeSeq` (the last one published before the drop).
    */
-  | { cmd: 'reconnect'; id: number; resumeSeq: number; concurrency: number; timeoutMs: number }
+  | {
+      cmd: 'reconnect';
+      id: number;
+      resumeSeq: number;
+      concurrency: number;
+      timeoutMs: number;
+      /** A fresh source address: the dropped connections' ports on the old one sit in TIME_WAIT, and bind() slows down as a range fills. */
+      localAddress: string;
+    }
   | { cmd: 'storm-stats'; id: number }
   | { cmd: 'reset'; id: number }
   | { cmd: 'stats'; id: number }
@@ -268,7 +276,7 @@ process.on('message', async (message: ClientCommand) => {
       const again = dropped;
       dropped = [];
       for (const sub of again) if (sub.track !== undefined) sub.track.resumeSeq = message.resumeSeq;
-      const job = { ...lastJob!, timeoutMs: message.timeoutMs };
+      const job = { ...lastJob!, timeoutMs: message.timeoutMs, localAddress: message.localAddress };
       reply(
         await inParallel(again.length, message.concurrency, (i) =>
           openOne(job, again[i]!.track!.path, again[i]!.track!.subject, again[i]!.track, again[i]!.sampled),

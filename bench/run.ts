@@ -473,8 +473,8 @@ class Bench {
       const reconnects = await Promise.all(
         this.clients.map((c) =>
           c.call<{ ok: number; failed: number; lastAt: number }>(
-            { cmd: 'reconnect', resumeSeq, concurrency: 64, timeoutMs: 20_000 },
-            180_000,
+            { cmd: 'reconnect', resumeSeq, concurrency: 64, timeoutMs: 20_000, localAddress: nextSourceAddress() },
+            300_000,
           ),
         ),
       );
