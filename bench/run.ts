@@ -17,9 +17,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ClientCommand } from './load-client.js';
+import type { ClientCommand, Scheme } from './load-client.js';
 import { cpuSeconds, processTree, rssBytes } from './proc.js';
-import { renderMarkdown, renderSvg, summarise, type RunResult, type ServerResult } from './report.js';
+import { renderMarkdown, renderSvg, summarise, type RunResult, type ServerResult, type StormResult, type Throughput } from './report.js';
 import { signToken, type SigningSetup } from './tokens.js';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
@@ -39,6 +39,15 @@ const LATENCY_EVENTS = quick ? 6 : 10;
 const PUBLISHES = quick ? 1000 : 3000;
 const CLIENTS = 4;
 const PHASE_TIMEOUT_MS = 30_000;
+/** The connect storm: this many subscribers drop and reconnect at once, with Last-Event-ID, while events go out at STORM_RATE. */
+const STORM = quick ? 2000 : 10_000;
+const STORM_RATE_PER_S = 10;
+/** Subscribers over HTTPS/1.1 and over HTTP/2 for the memory figures with TLS. */
+const TLS_AT = quick ? 1000 : 5000;
+/** Bursts: this many publishes in flight at once, repeated, to BURST_AT subscribers. */
+const BURST = 10;
+const BURST_ROUNDS = quick ? 5 : 10;
+const BURST_AT = quick ? 5000 : 10000;
 /** ~200-byte events: the padding makes every server's frame about that size. */
 const PAD = 'x'.repeat(150);
 
@@ -47,6 +56,9 @@ const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 const log = (...parts: unknown[]) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${parts.join(' ')}\n`);
 
 // ---------------------------------------------------------------- load clients
+
+/** A command without its id, for each kind of command. */
+type WithoutId<C> = C extends unknown ? Omit<C, 'id'> : never;
 
 class LoadClient {
   private nextId = 0;
@@ -57,7 +69,7 @@ class LoadClient {
       this.waiting.delete(reply.id);
     });
   }
-  call<T = any>(command: Omit<ClientCommand, 'id'>, timeoutMs = 120_000): Promise<T> {
+  call<T = any>(command: WithoutId<ClientCommand>, timeoutMs = 120_000): Promise<T> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -97,14 +109,46 @@ interface Target {
   /** Subscriber i's request path for a topic layout. */
   readonly path: (i: number, layout: Layout) => string;
   readonly signing: SigningSetup | undefined;
-  /** POST body and path for one event carrying `t`. */
-  readonly publish: (t: number) => { path: string; body: string };
+  /** POST body and path for one event carrying `t` (and, in the storm, the sequence number `s`). */
+  readonly publish: (t: number, s?: number) => { path: string; body: string };
   readonly gc: () => void;
   readonly snapshot: () => void;
   stop(): Promise<void>;
 }
 
 type Layout = 'broadcast' | 'topics-100' | 'topics-10000' | 'wildcard';
+
+interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** A self-signed P-256 certificate for 127.0.0.1 in a temporary directory (openssl). */
+function makeCertificate(): TlsFiles {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-tls-'));
+  const files = { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') };
+  const made = spawnSync('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    files.key,
+    '-out',
+    files.cert,
+  ]);
+  if (made.status !== 0) throw new Error(`openssl: ${made.stderr.toString()}`);
+  return files;
+}
 
 async function freePort(): Promise<number> {
   const server = http.createServer();
@@ -140,13 +184,14 @@ const NODE_SERVER_FLAGS = [
   ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(process.env.BENCH_CPU_PROF)] : []),
 ];
 
-async function startNotify(): Promise<Target> {
+async function startNotify(tls?: TlsFiles): Promise<Target> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-notify-'));
   const port = await freePort();
+  const tlsEnv = tls === undefined ? {} : { TLS_CERT_FILE: tls.cert, TLS_KEY_FILE: tls.key };
   // Logs stay on (info, one line per request) and go to a pipe that this process drains, as they
   // would to a log collector; a file on this machine's overlay disk costs ~150 µs per line.
   const child = spawn('taskset', ['-c', '0', process.execPath, ...NODE_SERVER_FLAGS, path.join(ROOT, 'dist', 'main.js')], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: path.join(dir, 'data') },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: path.join(dir, 'data'), ...tlsEnv },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let started = '';
@@ -157,6 +202,7 @@ async function startNotify(): Promise<Target> {
   await waitFor(() => started.includes('"listening"'), 'notify to listen');
   child.stdout.off('data', onLog);
   child.stdout.resume();
+  // The default JWT_ISSUER is http://HOST:PORT, with or without TLS.
   const issuer = `http://127.0.0.1:${port}`;
   const signing: SigningSetup = { keyFile: path.join(dir, 'data', 'signing-key-ed25519.pem'), issuer, audience: 'notify', ttl: 300 };
   return {
@@ -177,7 +223,7 @@ async function startNotify(): Promise<Target> {
       }
     },
     signing,
-    publish: (t) => ({ path: '/events', body: JSON.stringify({ topics: ['public/bench'], data: { t, p: PAD } }) }),
+    publish: (t, s) => ({ path: '/events', body: JSON.stringify({ topics: ['public/bench'], data: { t, s, p: PAD } }) }),
     gc: () => child.kill('SIGUSR2'),
     snapshot: () => child.kill('SIGWINCH'),
     async stop() {
@@ -201,8 +247,8 @@ async function startNodeScript(script: string, extraArgs: string[]): Promise<{ c
   return { child, port };
 }
 
-async function startRaw(): Promise<Target> {
-  const { child, port } = await startNodeScript('raw-node.mjs', []);
+async function startRaw(tls?: TlsFiles): Promise<Target> {
+  const { child, port } = await startNodeScript('raw-node.mjs', tls === undefined ? [] : ['--tls', tls.cert, tls.key]);
   return {
     name: 'raw',
     label: 'raw node:http',
@@ -210,7 +256,7 @@ async function startRaw(): Promise<Target> {
     pids: () => [child.pid!],
     path: () => '/sub',
     signing: undefined,
-    publish: (t) => ({ path: '/pub', body: JSON.stringify({ t, p: PAD }) }),
+    publish: (t, s) => ({ path: '/pub', body: JSON.stringify({ t, s, p: PAD }) }),
     gc: () => child.kill('SIGUSR2'),
     snapshot: () => child.kill('SIGWINCH'),
     stop: () => stopChild(child),
@@ -238,7 +284,7 @@ async function startNchan(): Promise<Target> {
     pids: () => processTree(child.pid!),
     path: () => '/sub?id=bench',
     signing: undefined,
-    publish: (t) => ({ path: '/pub?id=bench', body: JSON.stringify({ t, p: PAD }) }),
+    publish: (t, s) => ({ path: '/pub?id=bench', body: JSON.stringify({ t, s, p: PAD }) }),
     gc: () => {},
     snapshot: () => {},
     async stop() {
@@ -284,14 +330,18 @@ class Bench {
     return this.publisherToken;
   }
 
-  async publishOne(): Promise<void> {
-    const { path: urlPath, body } = this.target.publish(nowMs());
+  async publishOne(seq?: number): Promise<void> {
+    const { path: urlPath, body } = this.target.publish(nowMs(), seq);
     const status = await post(this.target.port, urlPath, body, await this.token());
     if (status >= 300) throw new Error(`${this.target.name}: publish answered ${status}`);
   }
 
   /** Opens subscribers [open, n) spread over the clients; returns connects/s and server CPU per connect. */
-  async connectTo(n: number, layout: Layout): Promise<{ connectsPerS: number; connectsPerCpuS: number }> {
+  async connectTo(
+    n: number,
+    layout: Layout,
+    options: { scheme?: Scheme; track?: boolean } = {},
+  ): Promise<{ connectsPerS: number; connectsPerCpuS: number }> {
     const want = n - this.open;
     if (want <= 0) return { connectsPerS: 0, connectsPerCpuS: 0 };
     const cpu0 = cpuSeconds(this.target.pids());
@@ -311,8 +361,10 @@ class Bench {
           subjects: this.target.signing === undefined ? undefined : indices.map((i) => `u${i}`),
           signing: this.target.signing,
           concurrency: 32,
-          timeoutMs: 5_000,
-        } as Omit<ClientCommand, 'id'>);
+          timeoutMs: options.scheme === undefined || options.scheme === 'http' ? 5_000 : 20_000,
+          scheme: options.scheme,
+          track: options.track,
+        });
       }),
     );
     const seconds = (performance.now() - t0) / 1000;
@@ -393,6 +445,109 @@ class Bench {
     };
   }
 
+  /**
+   * The connect storm (issue 12): `open` tracked subscribers hear events at STORM_RATE_PER_S, all
+   * drop at once and reconnect at once, each with its Last-Event-ID and a fresh token, while the
+   * events go on. Zero loss and zero duplicates means every subscriber's sequence numbers run
+   * without a gap or a repeat across the reconnect.
+   */
+  async storm(): Promise<StormResult> {
+    let seq = 0;
+    let publishing = true;
+    const publisher = (async () => {
+      const t0 = performance.now();
+      while (publishing) {
+        const due = t0 + seq * (1000 / STORM_RATE_PER_S);
+        if (performance.now() < due) await sleep(due - performance.now());
+        if (!publishing) break;
+        await this.publishOne(seq++);
+      }
+    })();
+    try {
+      await sleep(1500);
+      const resumeSeq = seq - 1;
+      const n = this.open;
+      await Promise.all(this.clients.map((c) => c.call({ cmd: 'drop' })));
+      const cpu0 = cpuSeconds(this.target.pids());
+      const t0 = nowMs();
+      const reconnects = await Promise.all(
+        this.clients.map((c) =>
+          c.call<{ ok: number; failed: number; lastAt: number }>(
+            { cmd: 'reconnect', resumeSeq, concurrency: 64, timeoutMs: 20_000, localAddress: nextSourceAddress() },
+            300_000,
+          ),
+        ),
+      );
+      const cpu = cpuSeconds(this.target.pids()) - cpu0;
+      const connected = reconnects.reduce((sum, r) => sum + r.ok, 0);
+      const lastConnectedMs = Math.max(...reconnects.map((r) => r.lastAt)) - t0;
+      await sleep(1500);
+      publishing = false;
+      await publisher;
+      const lastSeq = seq - 1;
+      type Stats = { open: number; resumed: number; lastResumedAt: number; gaps: number; dups: number; minLastSeq: number };
+      let stats: Stats[] = [];
+      const deadline = performance.now() + PHASE_TIMEOUT_MS;
+      while (performance.now() < deadline) {
+        stats = await Promise.all(this.clients.map((c) => c.call<Stats>({ cmd: 'storm-stats' })));
+        if (stats.every((x) => x.minLastSeq >= lastSeq)) break;
+        await sleep(100);
+      }
+      const resumed = stats.reduce((sum, x) => sum + x.resumed, 0);
+      const result: StormResult = {
+        subscribers: n,
+        reconnected: connected,
+        resumed,
+        lost: stats.reduce((sum, x) => sum + x.gaps, 0),
+        duplicates: stats.reduce((sum, x) => sum + x.dups, 0),
+        behind: stats.filter((x) => x.minLastSeq < lastSeq).length,
+        cpuSeconds: cpu,
+        connectsPerCpuS: connected / Math.max(cpu, 0.01),
+        lastConnectedMs,
+        lastResumedMs: resumed === 0 ? NaN : Math.max(...stats.map((x) => x.lastResumedAt)) - t0,
+      };
+      this.open = connected;
+      return result;
+    } finally {
+      publishing = false;
+      await publisher;
+    }
+  }
+
+  /** Bursts: BURST publishes at once, BURST_ROUNDS times, each round delivered to everyone before the next. */
+  async burst(): Promise<Throughput> {
+    await Promise.all(this.clients.map((c) => c.call({ cmd: 'reset' })));
+    const n = this.open;
+    const cpu0 = cpuSeconds(this.target.pids());
+    const t0 = performance.now();
+    const deadline = t0 + PHASE_TIMEOUT_MS;
+    let published = 0;
+    let delivered = 0;
+    for (let round = 0; round < BURST_ROUNDS && performance.now() < deadline; round++) {
+      await Promise.all(Array.from({ length: BURST }, () => this.publishOne()));
+      published += BURST;
+      while (performance.now() < deadline) {
+        delivered = await this.delivered();
+        if (delivered >= published * n) break;
+        await sleep(5);
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(this.target.pids()) - cpu0;
+    if (delivered < published * n) log(`${this.target.name}: only ${delivered} of ${published * n} burst deliveries within the time bound`);
+    return {
+      subscribers: n,
+      events: published,
+      delivered,
+      seconds,
+      cpuSeconds: cpu,
+      eventsPerS: delivered / seconds,
+      eventsPerCpuS: delivered / Math.max(cpu, 0.01),
+      p50Ms: NaN,
+      p99Ms: NaN,
+    };
+  }
+
   async publishRate(): Promise<{ perS: number; perCpuS: number }> {
     const cpu0 = cpuSeconds(this.target.pids());
     const t0 = performance.now();
@@ -417,6 +572,9 @@ async function measureServer(clients: LoadClient[], target: Target): Promise<Ser
   await bench.connectTo(200, 'broadcast');
   await bench.fanout(20, 0);
   await bench.closeAll();
+  // Publishes first, on a fresh heap: after the storm, the collection of 10,000 torn-down streams
+  // fell into this phase and charged notify for garbage the Koa baseline (a fresh process) never has.
+  if (target.name === 'notify') result.publishes = await bench.publishRate();
   const rss0 = await bench.idleRss();
   for (const n of SWEEP) {
     const connect = await bench.connectTo(n, 'broadcast');
@@ -426,6 +584,10 @@ async function measureServer(clients: LoadClient[], target: Target): Promise<Ser
     log(
       `${target.name} ${bench.open} subs: ${Math.round(throughput.eventsPerCpuS)} events/CPU-s, ${((rss - rss0) / bench.open / 1024).toFixed(1)} KiB/sub, p99 ${throughput.p99Ms.toFixed(1)} ms`,
     );
+    if (n === BURST_AT) {
+      result.burst = await bench.burst();
+      log(`${target.name} ${bench.open} subs, bursts of ${BURST}: ${Math.round(result.burst.eventsPerCpuS)} events/CPU-s`);
+    }
     if (n === LATENCY_AT) {
       result.latencySlow = await bench.fanout(LATENCY_EVENTS, 500);
       log(
@@ -443,8 +605,39 @@ async function measureServer(clients: LoadClient[], target: Target): Promise<Ser
       await bench.closeAll();
     }
   }
-  if (target.name === 'notify') result.publishes = await bench.publishRate();
+  await bench.connectTo(STORM, 'broadcast', { track: true });
+  result.storm = await bench.storm();
+  log(
+    `${target.name} storm of ${STORM}: ${Math.round(result.storm.connectsPerCpuS)} connects/CPU-s, all connected in ${Math.round(result.storm.lastConnectedMs)} ms, resumed ${result.storm.resumed} (last at ${Math.round(result.storm.lastResumedMs)} ms), lost ${result.storm.lost}, duplicates ${result.storm.duplicates}`,
+  );
+  await bench.closeAll();
   return result;
+}
+
+/** Memory per idle subscriber over HTTPS/1.1 and over HTTP/2 (one connection each), notify and raw with the same certificate. */
+async function measureTls(
+  clients: LoadClient[],
+  start: (tls: TlsFiles) => Promise<Target>,
+  tls: TlsFiles,
+): Promise<{ https: number; h2: number }> {
+  const target = await start(tls);
+  try {
+    const bench = new Bench(clients, target);
+    const perSubscriber: Record<'https' | 'h2', number> = { https: NaN, h2: NaN };
+    for (const scheme of ['https', 'h2'] as const) {
+      await bench.connectTo(100, 'broadcast', { scheme });
+      await bench.closeAll();
+      const rss0 = await bench.idleRss();
+      await bench.connectTo(TLS_AT, 'broadcast', { scheme });
+      const rss = await bench.idleRss();
+      perSubscriber[scheme] = (rss - rss0) / Math.max(1, bench.open);
+      log(`${target.name} over ${scheme}: ${bench.open} subs, ${(perSubscriber[scheme] / 1024).toFixed(1)} KiB/sub`);
+      await bench.closeAll();
+    }
+    return perSubscriber;
+  } finally {
+    await target.stop();
+  }
 }
 
 async function measureKoaPost(clients: LoadClient[], keySource: Target): Promise<{ perS: number; perCpuS: number }> {
@@ -477,8 +670,8 @@ async function main(): Promise<void> {
   try {
     for (let run = 0; run < RUNS; run++) {
       const starters: Array<() => Promise<Target>> = [];
-      if (wanted('raw')) starters.push(startRaw);
-      if (wanted('notify')) starters.push(startNotify);
+      if (wanted('raw')) starters.push(() => startRaw());
+      if (wanted('notify')) starters.push(() => startNotify());
       if (withNchan && wanted('nchan')) starters.push(startNchan);
       // Rotate the order each run so that drifting background load does not favour one server.
       const order = starters.map((_, i) => starters[(i + run) % starters.length]!);
@@ -494,6 +687,12 @@ async function main(): Promise<void> {
           await target.stop();
         }
       }
+      const tls = makeCertificate();
+      for (const server of servers) {
+        if (server.name === 'notify') server.tls = await measureTls(clients, startNotify, tls);
+        if (server.name === 'raw') server.tls = await measureTls(clients, startRaw, tls);
+      }
+      rmSync(path.dirname(tls.cert), { recursive: true, force: true });
       runs.push({ run: run + 1, servers, koaPost: publishBaseline });
       writeResults(runs, started, withNchan);
     }

@@ -1,7 +1,7 @@
-import cors from '@koa/cors';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import type { CorsPolicy } from './http/cors.js';
 import { createErrorHandler } from './http/error-handler.js';
 import { createRequestLog } from './http/request-log.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -15,28 +15,18 @@ type AnyRouter = ReturnType<typeof createAuthRouter>;
  */
 export function createApp(deps: {
   logger: Logger;
-  config: Pick<Config, 'trustProxy' | 'corsOrigins'>;
+  config: Pick<Config, 'trustProxy'>;
+  cors: CorsPolicy;
   routers: readonly AnyRouter[];
   /** Middleware that sees every final answer, outside the error handler (metrics). */
   observers?: readonly Koa.Middleware[];
 }): Koa {
   const app = new Koa({ proxy: deps.config.trustProxy });
-  const allowed = new Set(deps.config.corsOrigins);
   app.use(createRequestLog(deps.logger));
   for (const observer of deps.observers ?? []) app.use(observer);
   app.use(createErrorHandler(deps.logger));
   app.use(securityHeaders);
-  // CORS is an explicit allowlist: any other Origin (including `null`) gets no CORS headers at all.
-  app.use(
-    cors({
-      origin: (ctx) => (allowed.has(ctx.get('origin')) ? ctx.get('origin') : ''),
-      credentials: true,
-      allowMethods: ['GET', 'POST'],
-      allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID'],
-      exposeHeaders: ['Retry-After', 'WWW-Authenticate', 'X-Request-Id'],
-      maxAge: 600,
-    }),
-  );
+  app.use(deps.cors.middleware);
   for (const router of deps.routers) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));

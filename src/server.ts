@@ -12,6 +12,7 @@ import { createPasswordVerifier } from './auth/password.js';
 import { RevocationList } from './auth/revocations.js';
 import { loadOrCreateSigningKey } from './auth/signing-key.js';
 import { createTokenService, type SigningMaterial, type TokenService } from './auth/token-service.js';
+import { withVerifiedTokenCache } from './auth/verified-token-cache.js';
 import type { UserStore } from './auth/user-store.js';
 import type { Backend, BackendDeps } from './backends/backend.js';
 import { openMemoryBackend } from './backends/memory/memory-backend.js';
@@ -25,7 +26,8 @@ import { createListener, type Listener } from './http/listener.js';
 import { createAdminRouter } from './http/routes/admin.js';
 import { createAuthRouter } from './http/routes/auth.js';
 import { createDocsRouter } from './http/routes/docs.js';
-import { createEventsRouter } from './http/routes/events.js';
+import { createCorsPolicy } from './http/cors.js';
+import { createEventsRouter, createStreamEntry, type EventsRouterDeps } from './http/routes/events.js';
 import { createHealthRouter } from './http/routes/health.js';
 import { createJwksRouter } from './http/routes/jwks.js';
 import { createMetricsRouter } from './http/routes/metrics.js';
@@ -214,8 +216,15 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
     lifecycle.onClose('maintenance timer', () => clearInterval(maintenance));
 
     const cookies = createCookiePolicy(config.cookieSecure);
+    const cors = createCorsPolicy(config.corsOrigins);
+    // Routes authenticate through a cache of verified tokens: a publisher's thousand publishes with one token cost one verification.
+    const verifiedTokens = withVerifiedTokenCache(tokens, {
+      ttlMs: config.jwt.accessTokenTtlMs,
+      clockToleranceMs: config.jwt.clockToleranceMs,
+      clock,
+    });
     const authenticate = createAuthenticator({
-      tokens: createAccessTokenVerifier({ own: tokens, external }),
+      tokens: createAccessTokenVerifier({ own: verifiedTokens, external }),
       revocations,
       cookieNames: cookies.names,
       allowedOrigins: config.corsOrigins,
@@ -231,7 +240,31 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       clock,
     });
     let shuttingDown = false;
+    const events: EventsRouterDeps = {
+      bus: backend.bus,
+      registry,
+      authenticate,
+      session: {
+        retryMs: config.streams.retryMs,
+        heartbeatMs: config.streams.heartbeatIntervalMs,
+        expiryWarningMs: config.streams.expiryWarningMs,
+        maxPendingBytes: config.streams.bufferBytes,
+        clock,
+        deadlines,
+        slots: backend.streamSlots,
+        onOpen: (session) => presence.open(session),
+      },
+      limits: config.limits,
+      streamBufferBytes: config.streams.bufferBytes,
+      renewals: backend.renewals,
+      streamSlots: backend.streamSlots,
+      cors,
+      logger,
+      presence: config.presence.policy,
+    };
+    // The events router first: publishes (the busiest route) find their route without walking the others' first.
     const routers = [
+      createEventsRouter(events),
       createHealthRouter({
         readiness: () => (shuttingDown ? 'shutting down' : backend.unavailableReason()),
         degradedIssuers: () => external.degraded(),
@@ -272,28 +305,9 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
         allowedOrigins: config.corsOrigins,
         maxBodyBytes: config.limits.maxBodyBytes,
       }),
-      createEventsRouter({
-        bus: backend.bus,
-        registry,
-        authenticate,
-        session: {
-          retryMs: config.streams.retryMs,
-          heartbeatMs: config.streams.heartbeatIntervalMs,
-          expiryWarningMs: config.streams.expiryWarningMs,
-          maxPendingBytes: config.streams.bufferBytes,
-          clock,
-          deadlines,
-          onOpen: (session) => presence.open(session),
-        },
-        limits: config.limits,
-        streamBufferBytes: config.streams.bufferBytes,
-        renewals: backend.renewals,
-        streamSlots: backend.streamSlots,
-        presence: config.presence.policy,
-      }),
       createPresenceRouter({ store: backend.presence, policy: config.presence.policy, authenticate, pageSize: config.presence.pageSize }),
     ];
-    const app = createApp({ logger, config, routers, observers: [metrics.observeAuth] });
+    const app = createApp({ logger, config, cors, routers, observers: [metrics.observeAuth] });
     const routes = routers.flatMap((router) =>
       router.stack.flatMap((layer) =>
         layer.methods
@@ -304,7 +318,10 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
 
     // HTTP/1.1, or HTTPS with HTTP/2 when a certificate is configured; slowloris timeouts and JSON
     // answers to parser errors either way (http/listener.ts).
-    const http = createListener(app.callback(), config.tls);
+    // `GET /events` is served before Koa (routes/events.ts); everything else, refused streams included, by Koa.
+    const serveStream = createStreamEntry(events, app);
+    const answer = app.callback();
+    const http = createListener((req, res) => serveStream(req, res) || answer(req, res), config.tls);
     const metricsListener = config.metrics.access === 'listen' ? createMetricsListener(metrics) : undefined;
     // Closed first: stop accepting, end every stream with `closed` (`shutdown`), give in-flight
     // requests the grace period, then cut what is left.

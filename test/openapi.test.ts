@@ -378,8 +378,8 @@ describe('openapi.yaml', () => {
       expectSseEventMatchesSpec('token-expiring', { expiresAt, renewUrl: '/events/connections/c1/token' });
       expectSseEventMatchesSpec('token-renewed', { expiresAt });
       expectSseEventMatchesSpec('closed', { reason: 'shutdown' });
-      expectSseEventMatchesSpec('message', null, '1718000000000-0');
-      expectSseEventMatchesSpec('message.created', { any: ['json'] });
+      expectSseEventMatchesSpec('message', { topic: 'public/news', data: null }, '1718000000000-0');
+      expectSseEventMatchesSpec('message.created', { topic: 'users/alice/inbox', data: { any: ['json'] } });
     });
 
     it('fails on data that does not match, or a bad id or type', () => {
@@ -388,6 +388,9 @@ describe('openapi.yaml', () => {
       expect(fails(() => expectSseEventMatchesSpec('connected', { connectionId: 'c1' }))).to.contain('heartbeatMs');
       expect(fails(() => expectSseEventMatchesSpec('message', 1, 'not-an-id'))).to.contain('/id');
       expect(fails(() => expectSseEventMatchesSpec('bad type', 1))).to.contain('/event');
+      // A published event's data names its topic around the value.
+      expect(fails(() => expectSseEventMatchesSpec('message', { any: ['json'] }))).to.contain('topic');
+      expect(fails(() => expectSseEventMatchesSpec('message', { topic: 'public/*', data: 1 }))).to.contain('/data/topic');
     });
   });
 });

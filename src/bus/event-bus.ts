@@ -11,8 +11,11 @@ export interface BusEvent {
   /** The published value as JSON text (one line: JSON.stringify never emits a raw line break). */
   readonly data: string;
   readonly publishedAt: number;
-  /** The SSE frame, serialised once and written as-is to every subscriber. */
-  readonly frame: Buffer;
+  /**
+   * The SSE frames, one per topic (same order as `topics`), each serialised once and written
+   * as-is to every subscriber it is for; each names its topic in the data (`bus-event.ts`).
+   */
+  readonly frames: readonly Buffer[];
 }
 
 export interface PublishRequest {
@@ -34,7 +37,8 @@ export interface PublishResult {
 
 /** Receives live events. Called synchronously from the bus's dispatch loop: must not throw or block. */
 export interface EventSink {
-  deliver(event: BusEvent): void;
+  /** `frame` is the event's frame for the first of its topics this sink's selectors match. */
+  deliver(event: BusEvent, frame: Buffer): void;
   /**
    * Events this sink's selectors may match, up to and including `throughId`, were lost before
    * they could be delivered (a Redis instance fell behind what the shared log still held, and
@@ -60,6 +64,13 @@ export type ReplayResult =
     };
 
 /**
+ * The `since` of `replay` that asks for every event still retained on the selectors' topics
+ * rather than the events after an id (Mercure's `lastEventID=earliest`): bounded by history,
+ * and never a reset, since nothing retained is skipped.
+ */
+export const EARLIEST = 'earliest';
+
+/**
  * The event bus: the only thing publishers and subscribers share. Implementations (memory, Redis)
  * pass the same contract tests in `test/contract/`.
  */
@@ -74,7 +85,8 @@ export interface EventBus {
   subscribe(selectors: readonly Selector[], sink: EventSink): Subscription;
   /**
    * The events after `since` on topics matched by `selectors`, oldest first, without duplicates;
-   * or a reset when history cannot prove that nothing in between was lost.
+   * or a reset when history cannot prove that nothing in between was lost. `since` is an event id,
+   * or `EARLIEST` for every event still retained on those topics.
    */
   replay(selectors: readonly Selector[], since: string): Promise<ReplayResult>;
   /** Events held for replay, over all topics (an event on two topics may count twice); read at metrics scrape time. */

@@ -24,13 +24,16 @@ class Entry implements Subscription {
 /**
  * Delivers events to the subscribers of this process. Every bus implementation ends here: the
  * memory bus calls `dispatch` on publish, the Redis bus on each event read from Redis.
- * Per event it allocates nothing per subscriber: the frame is shared and duplicates are
- * suppressed with a round counter instead of a per-event set.
+ * Per event it allocates nothing per subscriber: the frames are shared and duplicates are
+ * suppressed with a round counter instead of a per-event set. Topics are visited in publish
+ * order, so a subscriber matching several of an event's topics gets the frame of the first.
  */
 export class LocalFanout {
   private readonly index = new SelectorIndex<Entry>();
   private round = 0;
   private current: BusEvent | undefined;
+  /** The frame of the topic being visited: the first topic that reaches an entry decides its frame. */
+  private currentFrame: Buffer | undefined;
   private readonly queued: BusEvent[] = [];
   private delivered = 0;
   private count = 0;
@@ -69,9 +72,14 @@ export class LocalFanout {
     this.current = event;
     this.delivered = 0;
     try {
-      for (const topic of event.topics) this.index.forEachMatch(topic, this.visit);
+      const { topics, frames } = event;
+      for (let i = 0; i < topics.length; i++) {
+        this.currentFrame = frames[i];
+        this.index.forEachMatch(topics[i]!, this.visit);
+      }
     } finally {
       this.current = undefined;
+      this.currentFrame = undefined;
     }
     return this.delivered;
   }
@@ -88,6 +96,6 @@ export class LocalFanout {
     if (entry.round === this.round) return;
     entry.round = this.round;
     this.delivered++;
-    entry.sink.deliver(this.current!);
+    entry.sink.deliver(this.current!, this.currentFrame!);
   };
 }

@@ -178,13 +178,15 @@ export class StreamConnection implements Subscription {
       const id = event.lastEventId;
       if (id !== '' && this.#lastEventId !== undefined && compareEventIds(id, this.#lastEventId) <= 0) return;
       if (id !== '') this.#lastEventId = id;
-      let data: unknown;
+      // The server wraps every published value as {"topic": ..., "data": ...}.
+      let envelope: { topic?: unknown; data?: unknown } | null;
       try {
-        data = JSON.parse(String(event.data));
+        envelope = JSON.parse(String(event.data)) as typeof envelope;
       } catch {
-        data = event.data;
+        envelope = null;
       }
-      this.#handlers.event?.({ id, type: event.type, data });
+      const topic = typeof envelope?.topic === 'string' ? envelope.topic : '';
+      this.#handlers.event?.({ id, type: event.type, topic, data: envelope?.data ?? null });
     };
     for (const type of this.#types) source.addEventListener(type, onEvent);
     source.onerror = (event) => {

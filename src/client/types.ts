@@ -18,6 +18,8 @@ export type AuthState = { readonly signedIn: true; readonly session: SessionInfo
 export interface NotifyEvent<T = unknown> {
   readonly id: string;
   readonly type: string;
+  /** The topic it was published to (of an event on several topics: the first this stream subscribes to). */
+  readonly topic: string;
   /** The published JSON value. */
   readonly data: T;
 }

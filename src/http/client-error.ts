@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../error-codes.js';
 import { errorBody } from '../errors.js';
+import { isEventStreamSocket } from '../sse/sse-stream.js';
 
 /**
  * Answers what Node's HTTP parser refuses before Koa ever sees a request: headers over the size
@@ -13,7 +14,8 @@ import { errorBody } from '../errors.js';
  */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   const pending = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (error.code === 'ECONNRESET' || !socket.writable || pending?.headersSent === true) {
+  // An event stream writes its head to the socket itself, so `headersSent` does not know about it.
+  if (error.code === 'ECONNRESET' || !socket.writable || pending?.headersSent === true || isEventStreamSocket(socket)) {
     socket.destroy();
     return;
   }

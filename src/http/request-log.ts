@@ -15,20 +15,24 @@ export function createRequestLog(logger: Logger) {
     try {
       await next();
     } finally {
-      const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
-      logger.info(
-        {
-          req: id,
-          method: ctx.method,
-          path: ctx.path,
-          status,
-          ms: Math.round((performance.now() - started) * 10) / 10,
-          ip: ctx.ip,
-          sub: ctx.state.subject,
-          authFailure: ctx.state.authFailure,
-        },
-        'request',
-      );
+      logRequest(logger, ctx, id, ctx.respond === false ? ctx.res.statusCode : ctx.status, started);
     }
   };
+}
+
+/** The request line itself: the middleware's, and the event stream's, which is served before Koa. */
+export function logRequest(logger: Logger, ctx: Context, id: string, status: number, started: number): void {
+  logger.info(
+    {
+      req: id,
+      method: ctx.method,
+      path: ctx.path,
+      status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      ip: ctx.ip,
+      sub: ctx.state.subject,
+      authFailure: ctx.state.authFailure,
+    },
+    'request',
+  );
 }

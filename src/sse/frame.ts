@@ -61,10 +61,14 @@ export function frameEvent(message: SseEvent): string {
 }
 
 /**
- * A comment line, which clients ignore: used for heartbeats. A line break in the text would end
- * the comment and start a field, so it is refused.
+ * One comment line, which clients ignore: used for heartbeats. It is a single line with no blank
+ * line after it: a blank line is what dispatches an event, and some clients
+ * (@microsoft/fetch-event-source, its issue #15) report `:\n\n` as an empty message. Written
+ * only between whole frames, the line sits at the start of the next event's block, where a
+ * parser drops it (HTML §9.2.6: a line starting with `:` is ignored). A line break in the text
+ * would end the comment and start a field, so it is refused.
  */
 export function frameComment(text = ''): string {
   if (LINE_BREAK_OR_NUL.test(text)) throw new SseFramingError('comment', 'comment must not contain CR, LF or NUL');
-  return `:${text === '' ? '' : ` ${text}`}\n\n`;
+  return `:${text === '' ? '' : ` ${text}`}\n`;
 }

@@ -3,7 +3,7 @@ import type { AccessClaims } from '../auth/token-service.js';
 import { ServiceUnavailableError } from '../errors.js';
 import { frameComment } from '../sse/frame.js';
 import type { CloseReason } from './control-events.js';
-import type { SessionEndReason, SubscriberSession } from './subscriber-session.js';
+import type { SessionEndObserver, SessionEndReason, SubscriberSession } from './subscriber-session.js';
 
 export interface SessionRegistryOptions {
   readonly maxStreams: number;
@@ -26,15 +26,33 @@ export interface SessionObserver {
 
 const HEARTBEAT = Buffer.from(frameComment(), 'utf8');
 
-function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
-  let set = map.get(key);
-  if (set === undefined) map.set(key, (set = new Set()));
-  set.add(value);
+/**
+ * Streams by subject (or by sign-in): most accounts hold one stream, so a key maps to the stream
+ * itself and only a second stream makes it a Set (a Set per account would cost more than the
+ * stream's own state).
+ */
+type Index = Map<string, SubscriberSession | Set<SubscriberSession>>;
+
+function addTo(index: Index, key: string, session: SubscriberSession): void {
+  const held = index.get(key);
+  if (held === undefined) index.set(key, session);
+  else if (held instanceof Set) held.add(session);
+  else if (held !== session) index.set(key, new Set([held, session]));
 }
 
-function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
-  const set = map.get(key);
-  if (set !== undefined && set.delete(value) && set.size === 0) map.delete(key);
+function removeFrom(index: Index, key: string, session: SubscriberSession): void {
+  const held = index.get(key);
+  if (held === session) index.delete(key);
+  else if (held instanceof Set && held.delete(session) && held.size <= 1) {
+    const [last] = held;
+    if (last === undefined) index.delete(key);
+    else index.set(key, last);
+  }
+}
+
+function sessionsIn(index: Index, key: string): SubscriberSession[] {
+  const held = index.get(key);
+  return held === undefined ? [] : held instanceof Set ? [...held] : [held];
 }
 
 /**
@@ -42,10 +60,10 @@ function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
  * heartbeat (one timer and one frame for all streams, not one per stream), closing streams whose
  * token was revoked, and closing all of them on shutdown.
  */
-export class SessionRegistry {
+export class SessionRegistry implements SessionEndObserver {
   private readonly sessions = new Map<string, SubscriberSession>();
-  private readonly bySubject = new Map<string, Set<SubscriberSession>>();
-  private readonly bySessionId = new Map<string, Set<SubscriberSession>>();
+  private readonly bySubject: Index = new Map();
+  private readonly bySessionId: Index = new Map();
   private readonly heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly stopListening: () => void;
   private closing = false;
@@ -56,10 +74,10 @@ export class SessionRegistry {
       this.heartbeatTimer.unref();
     }
     this.stopListening = options.revocations.onRevoke((revocation) => {
-      const affected = revocation.kind === 'session' ? this.bySessionId.get(revocation.sessionId) : this.bySubject.get(revocation.subject);
-      if (affected === undefined) return;
-      for (const session of [...affected]) {
-        if (options.revocations.isRevoked(session.tokenClaims)) session.close('revoked');
+      const affected =
+        revocation.kind === 'session' ? sessionsIn(this.bySessionId, revocation.sessionId) : sessionsIn(this.bySubject, revocation.subject);
+      for (const session of affected) {
+        if (options.revocations.isRevoked(session)) session.close('revoked');
       }
     });
   }
@@ -78,14 +96,17 @@ export class SessionRegistry {
 
   add(session: SubscriberSession): void {
     this.sessions.set(session.id, session);
-    this.index(session, session.tokenClaims);
+    this.index(session);
     for (const observer of this.options.observers ?? []) observer.started(session);
-    session.onEnd((reason) => {
-      this.sessions.delete(session.id);
-      this.unindex(session, session.tokenClaims);
-      this.options.onSessionEnd?.(reason);
-      for (const observer of this.options.observers ?? []) observer.ended(session, reason);
-    });
+    session.onEnd(this);
+  }
+
+  /** The session tells this once, when it ends. */
+  sessionEnded(session: SubscriberSession, reason: SessionEndReason): void {
+    this.sessions.delete(session.id);
+    this.unindex(session);
+    this.options.onSessionEnd?.(reason);
+    for (const observer of this.options.observers ?? []) observer.ended(session, reason);
   }
 
   get(id: string): SubscriberSession | undefined {
@@ -94,9 +115,9 @@ export class SessionRegistry {
 
   /** Renews a stream's token and re-indexes it (a renewal may come from another refresh family). */
   renew(session: SubscriberSession, claims: AccessClaims): void {
-    this.unindex(session, session.tokenClaims);
+    this.unindex(session);
     session.renew(claims);
-    this.index(session, claims);
+    this.index(session);
     this.options.onRenew?.();
   }
 
@@ -105,7 +126,7 @@ export class SessionRegistry {
   }
 
   countFor(subject: string): number {
-    return this.bySubject.get(subject)?.size ?? 0;
+    return sessionsIn(this.bySubject, subject).length;
   }
 
   /** Refuses new streams and closes every open one with a final event. */
@@ -123,13 +144,13 @@ export class SessionRegistry {
     for (const session of this.sessions.values()) session.heartbeat(HEARTBEAT);
   }
 
-  private index(session: SubscriberSession, claims: AccessClaims): void {
-    addTo(this.bySubject, claims.subject, session);
-    if (claims.sessionId !== undefined) addTo(this.bySessionId, claims.sessionId, session);
+  private index(session: SubscriberSession): void {
+    addTo(this.bySubject, session.subject, session);
+    if (session.sessionId !== undefined) addTo(this.bySessionId, session.sessionId, session);
   }
 
-  private unindex(session: SubscriberSession, claims: AccessClaims): void {
-    removeFrom(this.bySubject, claims.subject, session);
-    if (claims.sessionId !== undefined) removeFrom(this.bySessionId, claims.sessionId, session);
+  private unindex(session: SubscriberSession): void {
+    removeFrom(this.bySubject, session.subject, session);
+    if (session.sessionId !== undefined) removeFrom(this.bySessionId, session.sessionId, session);
   }
 }

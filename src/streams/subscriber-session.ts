@@ -1,7 +1,8 @@
 import type { AccessClaims } from '../auth/token-service.js';
-import type { BusEvent, EventBus, EventSink, ReplayResult, Subscription } from '../bus/event-bus.js';
+import { EARLIEST, type BusEvent, type EventBus, type EventSink, type ReplayResult, type Subscription } from '../bus/event-bus.js';
+import { frameFor } from '../bus/bus-event.js';
 import { compareEventIds, formatEventId, parseEventId, type EventIdParts } from '../bus/event-id.js';
-import type { SseStream, StreamEndReason } from '../sse/sse-stream.js';
+import type { SseStream, StreamEndListener, StreamEndReason } from '../sse/sse-stream.js';
 import type { Selector } from '../topics/selector.js';
 import { closedEvent, connectedEvent, expiringEvent, renewedEvent, resetEvent, type CloseReason } from './control-events.js';
 import type { DeadlineTarget, DeadlineWheel } from './deadline-wheel.js';
@@ -22,15 +23,25 @@ export interface SessionSettings {
   readonly clock: () => number;
   /** The shared timer for token-expiry warnings and expiry (one per server, not one per stream). */
   readonly deadlines: DeadlineWheel;
+  /** Where the stream's slot (`MAX_STREAMS_PER_USER`, taken by the events route) goes back when it ends. */
+  readonly slots: { release(subject: string, streamId: string): void };
   /** Told once the head and `connected` are written: where a stream that asked for presence events starts getting them. */
   readonly onOpen?: (session: SubscriberSession) => void;
 }
 
+/** Told once when a session ends (the registry, which also counts the reason for metrics). */
+export interface SessionEndObserver {
+  sessionEnded(session: SubscriberSession, reason: SessionEndReason): void;
+}
+
+/** What a session keeps of its token: enough to check revocation and expiry, never the token itself. */
+export type SessionToken = Pick<AccessClaims, 'subject' | 'sessionId' | 'issuedAt' | 'expiresAt'>;
+
 /**
  * One subscriber's stream from open to close. It ties together the transport (`SseStream`), the
- * bus subscription and the token's lifetime. Every exit releases the subscription and the timers
- * and is reported once to `onEnd` listeners (the registry, the stream slot, metrics). The exits,
- * all of them:
+ * bus subscription and the token's lifetime. Every exit releases the subscription, the deadline
+ * and the stream slot and is reported once to the registry (which drops the stream and counts the
+ * reason). The exits, all of them:
  *
  * | reason               | what happened                                                          | the client sees          |
  * |----------------------|------------------------------------------------------------------------|--------------------------|
@@ -38,19 +49,26 @@ export interface SessionSettings {
  * | `slow_consumer`      | more than `STREAM_BUFFER_BYTES` waited for a reader that does not read | the connection cut       |
  * | `token_expired`      | the token expired without an in-band renewal                           | `closed` event           |
  * | `revoked`            | its refresh family or its subject was revoked                          | `closed` event           |
- * | `insufficient_scope` | a renewal's token no longer covers every topic                         | `closed` event           |
+ * | `insufficient_scope` | a renewal's token no longer covers every topic or the presence read    | `closed` event           |
  * | `replay_unavailable` | history could not be read to resume from `Last-Event-ID`               | `closed` event           |
  * | `shutdown`           | the server is stopping                                                 | `closed` event           |
  *
  * Before a session exists, the events route drops a client that leaves while it is being
  * authenticated or waits for a stream slot (`http/routes/events.ts`): such a client never gets a
  * session, a subscription or a slot.
+ *
+ * A session is a few small fields (issue 12): four claims of its token (not the token, its grants
+ * or its compiled selectors), its selectors, and no closures; the settings are shared by all.
  */
-export class SubscriberSession implements EventSink, DeadlineTarget {
-  private claims: AccessClaims;
+export class SubscriberSession implements EventSink, DeadlineTarget, StreamEndListener, SessionToken {
+  subject: string;
+  sessionId: string | undefined;
+  issuedAt: number;
+  expiresAt: number;
+  private observer: SessionEndObserver | undefined;
   private subscription: Subscription | undefined;
-  /** While replaying history, live events wait here; `undefined` once live. */
-  private pending: BusEvent[] | undefined = [];
+  /** While replaying history, live events wait here; `undefined` once live (or when there is nothing to replay). */
+  private pending: BusEvent[] | undefined;
   /** Frame bytes in `pending`, or -1 once they passed `maxPendingBytes` and were dropped. */
   private pendingBytes = 0;
   /**
@@ -65,27 +83,21 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
   private deadlineSlot: number | undefined;
   private warned = false;
   private ended = false;
-  private readonly endListeners: Array<(reason: SessionEndReason) => void> = [];
 
   constructor(
     readonly id: string,
     private readonly stream: SseStream,
-    claims: AccessClaims,
+    token: SessionToken,
     readonly selectors: readonly Selector[],
     private readonly settings: SessionSettings,
-    /** Presence topics whose events this stream asked for (`?presence=true`). */
+    /** The presence topics whose events this stream gets (`?presence=true`); empty for most streams. */
     readonly presenceTopics: readonly string[] = [],
   ) {
-    this.claims = claims;
-    stream.onEnd((reason) => this.finish(reason));
-  }
-
-  get subject(): string {
-    return this.claims.subject;
-  }
-
-  get tokenClaims(): AccessClaims {
-    return this.claims;
+    this.subject = token.subject;
+    this.sessionId = token.sessionId;
+    this.issuedAt = token.issuedAt;
+    this.expiresAt = token.expiresAt;
+    stream.onEnd(this);
   }
 
   get renewUrl(): string {
@@ -96,19 +108,31 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
     return this.ended;
   }
 
+  /** Tells `observer` once when the session ends. */
+  onEnd(observer: SessionEndObserver): void {
+    this.observer = observer;
+  }
+
+  /** The transport ended (client gone, slow consumer, or our own `end`). */
+  streamEnded(reason: StreamEndReason): void {
+    this.finish(reason);
+  }
+
   /**
    * Opens the stream: subscribes first (buffering live events), replays history after
    * `lastEventId` at the pace the client reads it, then hands over to live delivery without a gap
    * or a duplicate.
    */
-  async start(bus: EventBus, lastEventId: string | undefined): Promise<void> {
+  async start(bus: EventBus, lastEventId: string | undefined, headers: readonly string[]): Promise<void> {
+    if (lastEventId !== undefined) this.pending = [];
     this.subscription = bus.subscribe(this.selectors, this);
-    this.stream.open();
-    this.stream.write(
+    // The head and `connected` leave in one write.
+    this.stream.open(
+      headers,
       connectedEvent(this.settings.retryMs, {
         connectionId: this.id,
         topics: this.selectors.map((selector) => selector.source),
-        expiresAt: this.claims.expiresAt,
+        expiresAt: this.expiresAt,
         renewUrl: this.renewUrl,
         heartbeatMs: this.settings.heartbeatMs,
       }),
@@ -116,10 +140,10 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
     this.armTimers();
     this.settings.onOpen?.(this);
     this.lastSent = lastEventId;
-    if (lastEventId !== undefined && !(await this.catchUp(bus, lastEventId))) return;
+    if (lastEventId === undefined || !(await this.catchUp(bus, lastEventId))) return;
     const waiting = this.pending ?? [];
     this.pending = undefined;
-    for (const event of waiting) this.deliver(event);
+    for (const event of waiting) this.deliver(event, frameFor(event, this.selectors)!);
   }
 
   /**
@@ -146,30 +170,31 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
       } else {
         for (const event of replay.events) {
           this.lastSent = event.id;
-          if (!this.stream.write(event.frame)) return false;
+          if (!this.stream.write(frameFor(event, this.selectors)!)) return false;
           if (this.stream.congested) await this.stream.drained();
           if (this.ended) return false;
         }
-        this.floor = replay.events.at(-1)?.idParts ?? parseEventId(since);
+        this.floor = replay.events.at(-1)?.idParts ?? (since === EARLIEST ? undefined : parseEventId(since));
       }
       if (this.pendingBytes >= 0) return true;
-      // Live events came faster than the backlog went out: fetch them from history instead.
-      if (this.floor === undefined) {
+      // Live events came faster than the backlog went out: fetch them from history instead, from
+      // the last id written (or, when `earliest` wrote nothing yet, from the earliest again).
+      if (this.floor !== undefined) since = formatEventId(this.floor);
+      else if (since !== EARLIEST) {
         this.close('replay_unavailable');
         return false;
       }
-      since = formatEventId(this.floor);
       this.pending = [];
       this.pendingBytes = 0;
     }
   }
 
   /** The bus calls this for each live event: one shared frame, written straight to the socket. */
-  deliver(event: BusEvent): void {
+  deliver(event: BusEvent, frame: Buffer): void {
     if (this.pending !== undefined) {
       if (this.pendingBytes < 0) return;
       this.pending.push(event);
-      this.pendingBytes += event.frame.length;
+      this.pendingBytes += frame.length;
       if (this.pendingBytes > this.settings.maxPendingBytes) {
         this.pending = [];
         this.pendingBytes = -1;
@@ -181,7 +206,7 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
       this.floor = undefined;
     }
     this.lastSent = event.id;
-    this.stream.write(event.frame);
+    this.stream.write(frame);
   }
 
   /** Writes a control frame that is not the session's own (presence events, serialised once for every watcher). */
@@ -217,11 +242,13 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
    * Swaps in a fresh token for the same subject. The caller has checked the subject and that the
    * new grants cover every selector of this stream.
    */
-  renew(claims: AccessClaims): void {
+  renew(token: SessionToken): void {
     if (this.ended) return;
-    this.claims = claims;
+    this.sessionId = token.sessionId;
+    this.issuedAt = token.issuedAt;
+    this.expiresAt = token.expiresAt;
     this.armTimers();
-    this.stream.write(renewedEvent(claims.expiresAt));
+    this.stream.write(renewedEvent(token.expiresAt));
   }
 
   /** Sends a final `closed` event saying why, then ends the stream. */
@@ -229,10 +256,6 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
     if (this.ended) return;
     this.finish(reason);
     this.stream.end(closedEvent(reason));
-  }
-
-  onEnd(listener: (reason: SessionEndReason) => void): void {
-    this.endListeners.push(listener);
   }
 
   /** The deadline wheel calls this once the warning or the expiry is due. */
@@ -249,7 +272,7 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
 
   /** Closes the stream if the token has expired, else warns if that is due, then waits for the next deadline. */
   private checkDeadlines(): void {
-    const expiresAtMs = this.claims.expiresAt * 1000;
+    const expiresAtMs = this.expiresAt * 1000;
     const now = this.settings.clock();
     if (now >= expiresAtMs) {
       this.close('token_expired');
@@ -258,7 +281,7 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
     const warnAtMs = expiresAtMs - this.settings.expiryWarningMs;
     if (!this.warned && now >= warnAtMs) {
       this.warned = true;
-      this.stream.write(expiringEvent(this.claims.expiresAt, this.renewUrl));
+      this.stream.write(expiringEvent(this.expiresAt, this.renewUrl));
     }
     this.deadlineSlot = this.settings.deadlines.schedule(this, this.warned ? expiresAtMs : warnAtMs);
   }
@@ -275,6 +298,9 @@ export class SubscriberSession implements EventSink, DeadlineTarget {
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     this.pending = undefined;
-    for (const listener of this.endListeners) listener(reason);
+    this.settings.slots.release(this.subject, this.id);
+    const observer = this.observer;
+    this.observer = undefined;
+    observer?.sessionEnded(this, reason);
   }
 }

@@ -45,6 +45,7 @@ function render(event: NotifyEvent): void {
   const item = document.createElement('li');
   item.dataset.id = event.id;
   item.dataset.type = event.type;
+  item.dataset.topic = event.topic;
   const data = event.data as Record<string, unknown> | null;
   const meta = document.createElement('div');
   meta.className = 'meta';
@@ -54,7 +55,10 @@ function render(event: NotifyEvent): void {
   const time = document.createElement('time');
   const ms = Number(event.id.split('-')[0]);
   time.textContent = Number.isFinite(ms) ? new Date(ms).toLocaleTimeString() : '';
-  meta.append(type, time);
+  const topic = document.createElement('span');
+  topic.className = 'topic';
+  topic.textContent = event.topic;
+  meta.append(type, topic, time);
   const body = document.createElement('div');
   body.className = 'body';
   const text = data !== null && typeof data === 'object' ? (data.text ?? data.headline ?? data.title) : undefined;

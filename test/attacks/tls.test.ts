@@ -166,6 +166,9 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
     await waitFor('event: connected');
     expect(head[':status']).to.equal(200);
     expect(head['content-type']).to.equal('text/event-stream; charset=utf-8');
+    expect(head['strict-transport-security']).to.equal('max-age=31536000');
+    expect(head['x-content-type-options']).to.equal('nosniff');
+    expect(head).to.not.have.property('connection');
     const published = await h2request(
       session,
       { ':method': 'POST', ':path': '/events', 'content-type': 'application/json', authorization: `Bearer ${newsroom}` },
@@ -173,7 +176,7 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
     );
     expect(published.status).to.equal(201);
     await waitFor('event: h2');
-    expect(text).to.contain(`id: ${JSON.parse(published.body).id}\nevent: h2\ndata: {"over":"http/2"}\n\n`);
+    expect(text).to.contain(`id: ${JSON.parse(published.body).id}\nevent: h2\ndata: {"topic":"public/news","data":{"over":"http/2"}}\n\n`);
     stream.close();
   });
 
@@ -191,7 +194,7 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
             received += chunk;
             if (received.includes('event: connected')) {
               req.destroy();
-              resolve(`${res.statusCode} ${res.headers['content-type']}\n${received}`);
+              resolve(`${res.statusCode} ${res.headers['content-type']} ${res.headers['strict-transport-security']}\n${received}`);
             }
           });
         },
@@ -200,7 +203,7 @@ describe('attacks: secure channel (HTTPS, HTTP/2)', () => {
         error.message.includes('aborted') || (error as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(error),
       );
     });
-    expect(text).to.match(/^200 text\/event-stream; charset=utf-8\nretry: \d+\n/);
+    expect(text).to.match(/^200 text\/event-stream; charset=utf-8 max-age=31536000\nretry: \d+\n/);
   });
 
   it('cuts an HTTP/2 stream whose reader stopped (flow-control window exhausted) at its buffer bound, and the session stays usable', async function () {

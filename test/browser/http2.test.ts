@@ -87,7 +87,7 @@ describe('in Chromium over HTTPS with HTTP/2', function () {
         w.received.push(seen);
         const source = new EventSource('/events?topic=public/news');
         source.addEventListener('connected', () => w.opened++);
-        source.onmessage = (event) => seen.push(event.data);
+        source.onmessage = (event) => seen.push(JSON.stringify(JSON.parse(event.data).data));
       }
     });
     await page.waitForFunction(() => (window as unknown as { opened: number }).opened === 10, undefined, { timeout: 10_000 });

@@ -1,5 +1,13 @@
 import { expect } from 'chai';
-import type { BusEvent, EventBus, EventSink, PublishRequest, ReplayResult, Subscription } from '../../src/bus/event-bus.js';
+import {
+  EARLIEST,
+  type BusEvent,
+  type EventBus,
+  type EventSink,
+  type PublishRequest,
+  type ReplayResult,
+  type Subscription,
+} from '../../src/bus/event-bus.js';
 import { compareEventIds, formatEventId, parseEventId } from '../../src/bus/event-id.js';
 import { ConflictError } from '../../src/errors.js';
 import { parseSelector, type Selector } from '../../src/topics/selector.js';
@@ -109,7 +117,11 @@ export function eventBusContract(name: string, create: ContractBusFactory): void
         expect(result.event.topics).to.deep.equal(['a/b', 'c']);
         expect(result.event.type).to.equal('greeting');
         expect(result.event.data).to.equal('{"hello":"world"}');
-        expect(result.event.frame.toString('utf8')).to.equal(`id: ${result.event.id}\nevent: greeting\ndata: {"hello":"world"}\n\n`);
+        // One frame per topic, each naming its own topic around the published data.
+        expect(result.event.frames.map((frame) => frame.toString('utf8'))).to.deep.equal([
+          `id: ${result.event.id}\nevent: greeting\ndata: {"topic":"a/b","data":{"hello":"world"}}\n\n`,
+          `id: ${result.event.id}\nevent: greeting\ndata: {"topic":"c","data":{"hello":"world"}}\n\n`,
+        ]);
       });
 
       it('rejects with shutting_down when the bus is closed', async () => {
@@ -273,6 +285,35 @@ export function eventBusContract(name: string, create: ContractBusFactory): void
         });
         // From the newest trimmed event on, the kept events prove nothing was lost.
         expect(ids(expectEvents(await bus.replay(selectors('busy'), published[6]!.id)))).to.deep.equal(ids(published.slice(7)));
+      });
+
+      it('returns every retained matching event, oldest first and once each, for earliest', async () => {
+        const bus = await open();
+        const e1 = (await bus.publish(request(['a/1']))).event;
+        tick();
+        await bus.publish(request(['c/1']));
+        const e2 = (await bus.publish(request(['b/1', 'a/1']))).event; // on two matching topics
+        tick();
+        const e3 = (await bus.publish(request(['a/2']))).event;
+        const events = expectEvents(await bus.replay(selectors('a/*', 'b/1'), EARLIEST));
+        expect(ids(events)).to.deep.equal([e1.id, e2.id, e3.id]);
+        expect(expectEvents(await bus.replay(selectors('nothing/here'), EARLIEST))).to.deep.equal([]);
+      });
+
+      it('returns no events, not a reset, for earliest on a bus that has none', async () => {
+        const bus = await open();
+        expect(await bus.replay(selectors('**'), EARLIEST)).to.deep.equal({ kind: 'events', events: [] });
+      });
+
+      it('returns what history still holds, not a reset, for earliest once older events were trimmed', async () => {
+        const bus = await open(3);
+        const published: BusEvent[] = [];
+        for (let i = 0; i < 10; i++) {
+          tick();
+          published.push((await bus.publish(request(['busy'], { i }))).event);
+        }
+        await current!.sweep?.();
+        expect(ids(expectEvents(await bus.replay(selectors('busy'), EARLIEST)))).to.deep.equal(ids(published.slice(7)));
       });
     });
 

@@ -94,7 +94,7 @@ describe('RedisBus', () => {
     const again = await publish(b, 'orders/1', { idempotencyKey: 'k-1' });
     expect(again.duplicate).to.equal(true);
     expect(again.event.id).to.equal(first.event.id);
-    expect(again.event.frame.equals(first.event.frame)).to.equal(true);
+    expect(again.event.frames[0]!.equals(first.event.frames[0]!)).to.equal(true);
   });
 
   it('answers history_exhausted for an id from before Redis lost its data, and unknown_event_id before any event', async () => {

@@ -112,7 +112,14 @@ export async function postJson(url: string, body: unknown, token?: string, heade
 export interface ReceivedEvent {
   readonly type: string;
   readonly id: string;
+  /**
+   * The event's data as text. For a published event, the published value's JSON: the server
+   * wraps it as `{"topic": ..., "data": ...}`, and this helper unwraps it as the client library
+   * does (`topic` holds the rest). Control events (`connected`, ...) carry their data as sent.
+   */
   readonly data: string;
+  /** The topic a published event names; undefined for control events. */
+  readonly topic?: string;
 }
 
 export interface StreamClient {
@@ -127,6 +134,16 @@ export interface StreamClient {
 }
 
 const SERVER_EVENTS: readonly string[] = CONTROL_EVENT_TYPES;
+
+/** A received event, a published one unwrapped from its `{ topic, data }` envelope. */
+function received(type: string, id: string, data: string): ReceivedEvent {
+  if (SERVER_EVENTS.includes(type)) return { type, id, data };
+  const envelope = JSON.parse(data) as { topic: string; data: unknown };
+  if (Object.keys(envelope).join() !== 'topic,data' || typeof envelope.topic !== 'string') {
+    throw new Error(`a published event without its topic envelope: ${data}`);
+  }
+  return { type, id, data: JSON.stringify(envelope.data), topic: envelope.topic };
+}
 
 /**
  * Opens a stream with the real `eventsource` client. `token` may be a function: it is called on
@@ -150,7 +167,7 @@ export function openStream(
     },
   });
   const record = (event: MessageEvent) => {
-    events.push({ type: event.type, id: event.lastEventId, data: event.data as string });
+    events.push(received(event.type, event.lastEventId, event.data as string));
     for (const wake of waiters) wake();
   };
   source.onmessage = record;

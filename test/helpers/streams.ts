@@ -132,7 +132,12 @@ export interface TcpStream {
   readonly isClosed: () => boolean;
 }
 
-export async function openTcpStream(baseUrl: string, pathAndQuery: string, token: string): Promise<TcpStream> {
+export async function openTcpStream(
+  baseUrl: string,
+  pathAndQuery: string,
+  token: string,
+  headers: Record<string, string> = {},
+): Promise<TcpStream> {
   const { hostname, port } = new URL(baseUrl);
   const socket = net.connect({ host: hostname, port: Number(port) });
   await new Promise<void>((resolve, reject) => {
@@ -148,7 +153,11 @@ export async function openTcpStream(baseUrl: string, pathAndQuery: string, token
     }),
   );
   socket.write(
-    `GET ${pathAndQuery} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+    `GET ${pathAndQuery} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${token}\r\n` +
+      Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('') +
+      '\r\n',
   );
   let buffer = '';
   return {

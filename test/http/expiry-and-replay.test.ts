@@ -266,6 +266,42 @@ describe('stream lifetime: expiry, in-band renewal and revocation', () => {
   });
 });
 
+describe('a token past exp but within CLOCK_TOLERANCE (issue 11, stream details)', function () {
+  this.timeout(15_000);
+  let t: TestServer;
+
+  before(async () => {
+    // Tolerance (5 s) longer than the token's whole life (3 s): every token below is past `exp`
+    // and still verifies.
+    t = await startServer({}, (c) => ({ ...c, jwt: { ...c.jwt, accessTokenTtlMs: 3000, clockToleranceMs: 5000 } }));
+    await t.addAccount('alice', ['user']);
+  });
+  after(() => t.close());
+
+  it('is refused with 401 invalid_token before any stream byte, and its renewal of an open stream with 401 too', async () => {
+    const stale = (await t.login('alice')).access_token;
+    // A stream opened with a token issued two seconds later outlives the stale one by as much.
+    await until(claimsOf(stale).iat * 1000 + 2000);
+    const open = openStream(`${t.url}/events${q('users/alice/**')}`, (await t.login('alice')).access_token);
+    try {
+      const connected = data(await open.waitFor((e) => e.type === 'connected'));
+      await until(claimsOf(stale).exp * 1000 + 50);
+      const res = await getEvents(t.url, q('users/alice/**'), stale);
+      expect(res.status, JSON.stringify(res.body)).to.equal(401);
+      expect(res.body.error).to.equal('invalid_token');
+      expect(res.headers['content-type']).to.match(/^application\/json/);
+      expectResponseMatchesSpec(res, 'get', '/events');
+      const renewal = await renew(t.url, connected.renewUrl, stale);
+      expect(renewal.status, JSON.stringify(renewal.body)).to.equal(401);
+      expect(renewal.body.error).to.equal('invalid_token');
+      expect(open.events.map((e) => e.type)).to.not.include('token-renewed');
+      expect(t.server.registry.countFor('alice')).to.equal(1);
+    } finally {
+      open.close();
+    }
+  });
+});
+
 describe('Last-Event-ID replay', () => {
   let t: TestServer;
   let alice: string;
@@ -509,6 +545,22 @@ describe('reset instead of replay', () => {
   it('sends reset unknown_event_id for a Last-Event-ID that is not an event id', async () => {
     await resetFor('garbage', 'unknown_event_id');
   });
+
+  for (const via of ['the Last-Event-ID header', '?lastEventId='] as const) {
+    it(`replays every retained event, with no reset, then goes live, for earliest in ${via}`, async () => {
+      const retained = ids.slice(-3);
+      const query = via === '?lastEventId=' ? `${q(topic)}&lastEventId=earliest` : q(topic);
+      const headers: Record<string, string> = via === '?lastEventId=' ? {} : { 'Last-Event-ID': 'earliest' };
+      const stream = openStream(`${t.url}/events${query}`, alice, { types: ['tick'], headers });
+      streams.push(stream);
+      await stream.waitFor((e) => e.id === retained.at(-1));
+      const live = await publish(t.url, newsroom, { topics: [topic], type: 'tick', data: { n: 'live' } });
+      ids.push(live);
+      await stream.waitFor((e) => e.id === live);
+      expect(stream.events.filter((e) => e.type === 'tick').map((e) => e.id)).to.deep.equal([...retained, live]);
+      expect(stream.events.map((e) => e.type)).to.deep.equal(['connected', 'tick', 'tick', 'tick', 'tick']);
+    });
+  }
 
   it('replays the retained events when the Last-Event-ID is within the history', async () => {
     const retained = ids.slice(-3);

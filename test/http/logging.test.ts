@@ -68,4 +68,28 @@ describe('request logs', () => {
     expect(requests.map((entry) => entry.path)).to.include.members(['/auth/login', '/auth/token', '/events']);
     expect(requests.find((entry) => entry.status === 401 && entry.path === '/events')?.authFailure).to.equal('ERR_JWS_INVALID');
   });
+
+  it('logs a stream once, when it opens (200, its subject and request id), and a refused one with the subject it was refused to', async () => {
+    const alice = (await t.login('alice')).access_token;
+    const from = lines.length;
+    const stream = openStream(`${t.url}/events?topic=users/alice/**`, alice);
+    await stream.waitFor((e) => e.type === 'connected');
+    const refused = await fetch(`${t.url}/events?topic=users/bob/**`, { headers: { authorization: `Bearer ${alice}` } });
+    expect(refused.status).to.equal(403);
+    const refusedId = refused.headers.get('x-request-id');
+    await refused.arrayBuffer();
+    stream.close();
+    const requests = () =>
+      lines
+        .slice(from)
+        .map((line) => JSON.parse(line))
+        .filter((entry) => entry.msg === 'request' && entry.path === '/events');
+    const deadline = Date.now() + 2000;
+    while (requests().length < 2 && Date.now() < deadline) await delay(10);
+    const [opened, denied] = requests();
+    expect(opened).to.include({ method: 'GET', status: 200, sub: 'alice', ip: '127.0.0.1' });
+    expect(opened.req).to.match(/^[0-9a-f-]{36}$/);
+    expect(denied).to.include({ method: 'GET', status: 403, sub: 'alice', req: refusedId });
+    expect(requests()).to.have.length(2);
+  });
 });

@@ -200,6 +200,32 @@ describe('GET /events (subscribe)', () => {
       expect(both[0]!.id).to.equal(id);
     });
 
+    it('names the topic of every delivered event, and of an event on two topics only the first the stream subscribes to', async () => {
+      const both = open(q('public/**', 'users/alice/**'), alice);
+      const inboxOnly = open(q('users/alice/**'), alice);
+      await Promise.all([both, inboxOnly].map((stream) => stream.waitFor((e) => e.type === 'connected')));
+      const one = await publish(t.url, newsroom, { topics: ['public/news'], data: 'one' });
+      const two = await publish(t.url, newsroom, { topics: ['users/alice/inbox', 'public/news'], data: 'two' });
+      const bobs = await publish(t.url, newsroom, { topics: ['users/bob/inbox', 'users/alice/inbox'], data: 'shared' });
+      await Promise.all([both, inboxOnly].map((stream) => stream.waitFor((e) => e.id === bobs)));
+      const seen = (stream: StreamClient) => publishedEvents(stream).map((e) => [e.id, e.topic, e.data]);
+      expect(seen(both)).to.deep.equal([
+        [one, 'public/news', '"one"'],
+        // First in publish order, whatever the order of the stream's selectors.
+        [two, 'users/alice/inbox', '"two"'],
+        [bobs, 'users/alice/inbox', '"shared"'],
+      ]);
+      // Never a topic the stream does not subscribe to (bob's inbox beside alice's).
+      expect(seen(inboxOnly)).to.deep.equal([
+        [two, 'users/alice/inbox', '"two"'],
+        [bobs, 'users/alice/inbox', '"shared"'],
+      ]);
+      // Replayed events name their topic the same way.
+      const resumed = open(q('public/**', 'users/alice/**'), alice, { headers: { 'Last-Event-ID': one } });
+      await resumed.waitFor((e) => e.id === bobs);
+      expect(seen(resumed)).to.deep.equal(seen(both).slice(1));
+    });
+
     it('delivers an event once when overlapping selectors of one stream both match its topic', async () => {
       const stream = open(q('users/alice/**', 'users/alice/inbox', 'users/alice/*'), alice);
       await stream.waitFor((e) => e.type === 'connected');
@@ -317,9 +343,11 @@ describe('GET /events (subscribe)', () => {
         const connected = JSON.parse(dataLine!.slice('data: '.length));
         expectSseEventMatchesSpec('connected', connected);
         expect(connected.heartbeatMs).to.equal(1000);
-        // The heartbeat comes after the connected event, as a whole frame of its own.
+        // The heartbeat comes after the connected event, as one comment line with no blank line
+        // after it (a blank line would dispatch an empty event in some clients).
         expect(text.indexOf('\n:')).to.be.greaterThan(text.indexOf('event: connected'));
-        expect(text).to.match(/\n\n:\n\n/);
+        expect(text).to.match(/\n\n:\n$/);
+        expect(text).not.to.match(/(^|\n):[^\n]*\n\n/);
       } finally {
         raw.close();
       }

@@ -1,7 +1,16 @@
 import { ServiceUnavailableError } from '../../errors.js';
 import { anyMatches, type Selector } from '../../topics/selector.js';
 import { createBusEvent } from '../../bus/bus-event.js';
-import type { BusEvent, EventBus, EventSink, PublishRequest, PublishResult, ReplayResult, Subscription } from '../../bus/event-bus.js';
+import {
+  EARLIEST,
+  type BusEvent,
+  type EventBus,
+  type EventSink,
+  type PublishRequest,
+  type PublishResult,
+  type ReplayResult,
+  type Subscription,
+} from '../../bus/event-bus.js';
 import { compareEventIds, EventIdGenerator, formatEventId, parseEventId, type EventIdParts } from '../../bus/event-id.js';
 import { IdempotencyCache, publishFingerprint } from '../../bus/idempotency-cache.js';
 import { LocalFanout } from '../../bus/local-fanout.js';
@@ -22,6 +31,9 @@ export interface MemoryBusOptions {
    */
   readonly onDispatch?: (delivered: number, elapsedMs: number) => void;
 }
+
+/** Older than every id: where `earliest` replays from. */
+const NOTHING_BEFORE: EventIdParts = { ms: 0, seq: 0 };
 
 interface TopicHistory {
   readonly events: BusEvent[];
@@ -83,21 +95,23 @@ export class MemoryBus implements EventBus {
   }
 
   async replay(selectors: readonly Selector[], since: string): Promise<ReplayResult> {
-    const from = parseEventId(since);
     const headId = this.head === undefined ? undefined : formatEventId(this.head);
+    // `earliest` is everything retained: no watermark can make it a gap.
+    const earliest = since === EARLIEST;
+    const from = earliest ? NOTHING_BEFORE : parseEventId(since);
     if (from === undefined || compareEventIds(from, this.head ?? this.start) > 0) {
       return { kind: 'reset', reason: 'unknown_event_id', headId };
     }
     const exhausted: ReplayResult = { kind: 'reset', reason: 'history_exhausted', headId };
-    if (compareEventIds(from, this.start) < 0) return exhausted;
-    if (this.evictedThrough !== undefined && compareEventIds(from, this.evictedThrough) < 0) return exhausted;
+    if (!earliest && compareEventIds(from, this.start) < 0) return exhausted;
+    if (!earliest && this.evictedThrough !== undefined && compareEventIds(from, this.evictedThrough) < 0) return exhausted;
 
     const now = this.clock();
     const found: BusEvent[] = [];
     for (const [topic, history] of this.topics) {
       if (!anyMatches(selectors, topic)) continue;
       this.trimByAge(history, now);
-      if (history.trimmedThrough !== undefined && compareEventIds(from, history.trimmedThrough) < 0) return exhausted;
+      if (!earliest && history.trimmedThrough !== undefined && compareEventIds(from, history.trimmedThrough) < 0) return exhausted;
       // History is in id order: walk back from the newest until reaching `from`.
       let i = history.events.length;
       while (i > 0 && compareEventIds(history.events[i - 1]!.idParts, from) > 0) i--;

@@ -2,7 +2,16 @@ import { createHash } from 'node:crypto';
 import { ConflictError, ServiceUnavailableError } from '../../errors.js';
 import { anyMatches, matches, type Selector } from '../../topics/selector.js';
 import { createBusEvent } from '../../bus/bus-event.js';
-import type { BusEvent, EventBus, EventSink, PublishRequest, PublishResult, ReplayResult, Subscription } from '../../bus/event-bus.js';
+import {
+  EARLIEST,
+  type BusEvent,
+  type EventBus,
+  type EventSink,
+  type PublishRequest,
+  type PublishResult,
+  type ReplayResult,
+  type Subscription,
+} from '../../bus/event-bus.js';
 import { compareEventIds, formatEventId, parseEventId, type EventIdParts } from '../../bus/event-id.js';
 import { publishFingerprint } from '../../bus/idempotency-cache.js';
 import { LocalFanout } from '../../bus/local-fanout.js';
@@ -263,18 +272,29 @@ export class RedisBus implements EventBus {
   }
 
   async replay(selectors: readonly Selector[], since: string): Promise<ReplayResult> {
-    const from = parseEventId(since);
+    // `earliest`: everything still retained on the selectors' topics, whatever was trimmed before it.
+    const earliest = since === EARLIEST;
+    const from = earliest ? ZERO : parseEventId(since);
     const [meta, candidates] = await orUnavailable(async () => {
       const results = await this.commands
         .multi()
         .hmget(this.keys.meta, 'last', 'start', 'evicted')
-        .zrangebyscore(this.keys.topics, from === undefined ? '+inf' : BusKeys.score(from.ms), '+inf')
+        .zrangebyscore(this.keys.topics, from === undefined ? '+inf' : earliest ? '-inf' : BusKeys.score(from.ms), '+inf')
         .exec();
       for (const [error] of results ?? []) if (error != null) throw error;
       return [results![0]![1] as (string | null)[], results![1]![1] as string[]];
     });
     const [last, start, evicted] = meta.map((value) => (value === null ? undefined : parseEventId(value)));
     const headId = last === undefined ? undefined : formatEventId(last);
+    if (earliest) {
+      if (last === undefined) return { kind: 'events', events: [] };
+      const retained = await this.readTopics(
+        candidates.filter((topic) => anyMatches(selectors, topic)),
+        formatEventId(ZERO),
+        headId!,
+      );
+      return { kind: 'events', events: retained.events };
+    }
     if (from === undefined || last === undefined || compareEventIds(from, last) > 0)
       return { kind: 'reset', reason: 'unknown_event_id', headId };
     const exhausted: ReplayResult = { kind: 'reset', reason: 'history_exhausted', headId };
@@ -285,8 +305,8 @@ export class RedisBus implements EventBus {
     // Only events up to the head read above: anything newer reaches the subscription live, so
     // nothing can fall between replay and live (the session drops live events at or below the last replayed id).
     const read = await this.readTopics(topics, since, headId!);
-    if (read === 'exhausted') return exhausted;
-    return { kind: 'events', events: read };
+    if (read.exhausted) return exhausted;
+    return { kind: 'events', events: read.events };
   }
 
   /**
@@ -294,8 +314,12 @@ export class RedisBus implements EventBus {
    * them is in both histories); 'exhausted' if a topic's history no longer reaches back to `after`
    * (trimmed by size or age).
    */
-  private async readTopics(topics: string[], after: string, through: string): Promise<BusEvent[] | 'exhausted'> {
-    if (topics.length === 0) return [];
+  private async readTopics(
+    topics: string[],
+    after: string,
+    through: string,
+  ): Promise<{ readonly events: BusEvent[]; readonly exhausted: boolean }> {
+    if (topics.length === 0) return { events: [], exhausted: false };
     const afterParts = parseEventId(after)!;
     const cutoff = this.cutoffMs();
     const found = new Map<string, BusEvent>();
@@ -328,8 +352,7 @@ export class RedisBus implements EventBus {
     for (const value of trimmed) {
       if (value !== null && compareEventIds(afterParts, parseEventId(value) ?? ZERO) < 0) exhausted = true;
     }
-    if (exhausted) return 'exhausted';
-    return [...found.values()].sort((a, b) => compareEventIds(a.idParts, b.idParts));
+    return { events: [...found.values()].sort((a, b) => compareEventIds(a.idParts, b.idParts)), exhausted };
   }
 
   /** Drops whole topics past the history TTL (keeping their watermarks) and trims idle partition logs; the server calls it on a timer. */
@@ -422,8 +445,8 @@ export class RedisBus implements EventBus {
     const events: BusEvent[] = [];
     for (const topic of topics) {
       const read = await this.readTopics([topic], gap.after, gap.through);
-      if (read === 'exhausted') lostTopics.push(topic);
-      else events.push(...read);
+      if (read.exhausted) lostTopics.push(topic);
+      else events.push(...read.events);
     }
     const allLost = evicted != null && compareEventIds(after, parseEventId(evicted) ?? ZERO) < 0;
     for (const interest of this.interests) {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createBusEvent } from '../../../src/bus/bus-event.js';
+import { createBusEvent, frameFor } from '../../../src/bus/bus-event.js';
 import type { BusEvent, EventSink } from '../../../src/bus/event-bus.js';
 import { LocalFanout } from '../../../src/bus/local-fanout.js';
 import { frameEvent } from '../../../src/sse/frame.js';
@@ -10,9 +10,17 @@ function event(topics: string[], data = '{"n":1}', type = 'message'): BusEvent {
   return createBusEvent({ idParts: { ms: 1_700_000_000_000, seq: seq++ }, topics, type, data, publishedAt: 1_700_000_000_000 });
 }
 
-function recorder(): EventSink & { events: BusEvent[] } {
+function recorder(): EventSink & { events: BusEvent[]; frames: Buffer[] } {
   const events: BusEvent[] = [];
-  return { events, deliver: (e) => events.push(e) };
+  const frames: Buffer[] = [];
+  return {
+    events,
+    frames,
+    deliver: (e, frame) => {
+      events.push(e);
+      frames.push(frame);
+    },
+  };
 }
 
 const selectors = (...sources: string[]) => sources.map((source) => parseSelector(source));
@@ -141,7 +149,7 @@ describe('LocalFanout', () => {
     }
   });
 
-  it('delivers the same frame Buffer to every subscriber, equal to the framed event', () => {
+  it('delivers the same frame Buffer to every subscriber, equal to the framed event with its topic', () => {
     const fanout = new LocalFanout();
     const a = recorder();
     const b = recorder();
@@ -149,11 +157,37 @@ describe('LocalFanout', () => {
     fanout.subscribe(selectors('t/**'), b);
     const e = event(['t/1'], '{"text":"héllo"}', 'greeting');
     fanout.dispatch(e);
-    expect(a.events[0]!.frame).to.equal(e.frame);
-    expect(b.events[0]!.frame).to.equal(e.frame);
-    expect(Buffer.isBuffer(e.frame)).to.equal(true);
-    const expected = Buffer.from(frameEvent({ id: e.id, event: 'greeting', data: '{"text":"héllo"}' }));
-    expect(e.frame.equals(expected)).to.equal(true);
-    expect(e.frame.toString('utf8')).to.equal(`id: ${e.id}\nevent: greeting\ndata: {"text":"héllo"}\n\n`);
+    expect(a.frames[0]).to.equal(e.frames[0]);
+    expect(b.frames[0]).to.equal(e.frames[0]);
+    expect(Buffer.isBuffer(e.frames[0])).to.equal(true);
+    const expected = Buffer.from(frameEvent({ id: e.id, event: 'greeting', data: '{"topic":"t/1","data":{"text":"héllo"}}' }));
+    expect(e.frames[0]!.equals(expected)).to.equal(true);
+  });
+
+  it('gives each subscriber of a several-topic event the frame of the first topic it matches, shared with the others that match it first', () => {
+    const fanout = new LocalFanout();
+    const alice = recorder();
+    const bob = recorder();
+    const both = recorder();
+    const everything = recorder();
+    fanout.subscribe(selectors('users/alice/**'), alice);
+    fanout.subscribe(selectors('users/bob/**'), bob);
+    fanout.subscribe(selectors('users/bob/**', 'users/alice/**'), both);
+    fanout.subscribe(selectors('**'), everything);
+    const e = event(['users/alice/inbox', 'users/bob/inbox']);
+    expect(fanout.dispatch(e)).to.equal(4);
+    const topicOf = (frame: Buffer) => (JSON.parse(/^data: (.*)$/m.exec(frame.toString('utf8'))![1]!) as { topic: string }).topic;
+    expect(topicOf(alice.frames[0]!)).to.equal('users/alice/inbox');
+    expect(topicOf(bob.frames[0]!)).to.equal('users/bob/inbox');
+    // Matching both: the first in publish order, whatever the order of the selectors.
+    expect(both.frames).to.have.length(1);
+    expect(both.frames[0]).to.equal(e.frames[0]);
+    expect(everything.frames[0]).to.equal(e.frames[0]);
+    expect(alice.frames[0]).to.equal(e.frames[0]);
+    expect(bob.frames[0]).to.equal(e.frames[1]);
+    // Replay picks the same frame as live delivery.
+    expect(frameFor(e, selectors('users/bob/**', 'users/alice/**'))).to.equal(e.frames[0]);
+    expect(frameFor(e, selectors('users/bob/**'))).to.equal(e.frames[1]);
+    expect(frameFor(e, selectors('users/carol/**'))).to.equal(undefined);
   });
 });

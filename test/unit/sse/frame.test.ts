@@ -151,16 +151,27 @@ describe('isSingleLineField', () => {
 });
 
 describe('frameComment', () => {
-  it('produces a bare colon and a blank line when there is no text', () => {
-    expect(frameComment()).to.equal(':\n\n');
-    expect(frameComment('')).to.equal(':\n\n');
+  it('produces one bare colon line, with no blank line that would dispatch an event', () => {
+    expect(frameComment()).to.equal(':\n');
+    expect(frameComment('')).to.equal(':\n');
   });
 
   it('produces the exact bytes when text is given and is ignored by a spec parser', () => {
-    expect(frameComment('heartbeat')).to.equal(': heartbeat\n\n');
+    expect(frameComment('heartbeat')).to.equal(': heartbeat\n');
     const parsed = parseEventStream(frameComment('heartbeat'));
     expect(parsed.events).to.deep.equal([]);
     expect(parsed.comments).to.deep.equal([' heartbeat']);
+  });
+
+  it('leaves the event after it intact when written between two frames', () => {
+    const first = frameEvent({ id: '1-0', event: 'tick', data: '1' });
+    const second = frameEvent({ id: '2-0', event: 'tick', data: '2' });
+    const parsed = parseEventStream(first + frameComment() + frameComment() + second);
+    expect(parsed.events).to.deep.equal([
+      { type: 'tick', data: '1', lastEventId: '1-0' },
+      { type: 'tick', data: '2', lastEventId: '2-0' },
+    ]);
+    expect(parsed.comments).to.deep.equal(['', '']);
   });
 
   for (const bad of ['a\nb', 'a\rb', 'a\r\nb', 'a\0b']) {
