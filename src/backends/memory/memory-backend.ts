@@ -1,21 +1,14 @@
-import { RateLimiterMemory } from 'rate-limiter-flexible';
-import type { AttemptCounterFactory } from '../../auth/login-throttle.js';
 import type { Config } from '../../config.js';
-import { NotFoundError } from '../../errors.js';
 import type { Backend, BackendDeps } from '../backend.js';
+import { noOtherInstance, singleProcessAttemptCounters, SingleProcessStreamSlots } from '../single-process.js';
 import { MemoryBus } from './memory-bus.js';
 import { MemoryRefreshTokenStore } from './memory-refresh-token-store.js';
-import { MemoryStreamSlots } from './memory-stream-slots.js';
 import { MemoryTicketStore } from './memory-ticket-store.js';
 
 /** The settings the memory backend reads. */
 export type MemoryBackendSettings = Pick<Config, 'history' | 'refreshToken'> & {
   readonly streams: Pick<Config['streams'], 'maxStreamsPerUser'>;
 };
-
-/** rate-limiter-flexible's in-process limiter. */
-export const memoryAttemptCounters: AttemptCounterFactory = (name, points, windowMs) =>
-  new RateLimiterMemory({ keyPrefix: name, points, duration: windowMs / 1000 });
 
 /**
  * The embedded default: one process, everything in memory. There is no other instance, so
@@ -42,13 +35,9 @@ export function openMemoryBackend(settings: MemoryBackendSettings, deps: Pick<Ba
     bus,
     refreshTokens,
     tickets,
-    attemptCounters: memoryAttemptCounters,
-    streamSlots: new MemoryStreamSlots(settings.streams.maxStreamsPerUser),
-    renewals: {
-      forward: async () => {
-        throw new NotFoundError('No open stream with this id for this account.', 'connection_not_found');
-      },
-    },
+    attemptCounters: singleProcessAttemptCounters,
+    streamSlots: new SingleProcessStreamSlots(settings.streams.maxStreamsPerUser),
+    renewals: noOtherInstance,
     unavailableReason: () => undefined,
     async sweep() {
       await bus.sweep();
