@@ -65,7 +65,8 @@ export const SETTINGS = {
   }),
   DATA_DIR: setting(text, {
     default: './data',
-    description: 'Where the user file and the generated signing key live (created with mode 0700; files 0600, replaced atomically).',
+    description:
+      'Where the user file, the generated signing key and the store (`notify.db`, with `STORE=sqlite`) live (created with mode 0700; files 0600, replaced atomically).',
   }),
   USERS_FILE: setting(text, { defaultText: '`$DATA_DIR/users.json`', description: 'The account store shared with the CLI.' }),
   ROLES_FILE: setting(text, {
@@ -182,18 +183,34 @@ export const SETTINGS = {
     description: 'On SIGTERM/SIGINT: streams get `closed` (`shutdown`) at once; in-flight requests get this long.',
   }),
 
+  STORE: setting(oneOf(['sqlite', 'memory', 'redis']), {
+    defaultText: '`redis` with `REDIS_URL`, else `sqlite`',
+    description:
+      'Where history, refresh tokens, revocations, idempotency keys and tickets live. `sqlite`: the file `$DATA_DIR/notify.db`, so a restart (deploy, crash, `kill -9`) signs nobody out, forgets no revocation and resumes every stream without `reset` (see "The store" in docs/architecture.md). `memory`: this process only, gone at a restart (tests, or by choice). `redis`: shared by every instance; needs `REDIS_URL`.',
+  }),
+  STORE_FSYNC: setting(oneOf(['always', 'everysec']), {
+    default: 'always',
+    description:
+      "`STORE=sqlite`: `always` answers a write (a publish's 201, a sign-in) only once it is fsynced: nothing acknowledged is lost to a crash, an OS crash or a power cut. `everysec` answers once the write reached the OS and fsyncs at least once a second: `kill -9` of the server still loses nothing, an OS crash or power cut can lose the last second. Both commit writes that arrive together as one (group commit).",
+  }),
   HISTORY_SIZE: setting(int(0, 1_000_000), { default: '1000', description: 'Events kept per topic for replay.' }),
   HISTORY_TTL: seconds_(1, 30 * 86400, { default: '3600', description: 'How long an event stays replayable.' }),
   HISTORY_MAX_TOPICS: setting(int(1, 10_000_000), {
     default: '10000',
     description: 'Topics with history; the least recently published are forgotten first (a replay across them answers `reset`).',
   }),
+  HISTORY_MAX_BYTES: setting(int(1024 * 1024, 2 ** 50), {
+    default: String(256 * 1024 * 1024),
+    defaultText: '268435456 (256 MiB)',
+    description:
+      '`STORE=sqlite`: bytes of event data (data, type and topic names) kept for replay over all topics; past it the oldest events go first (a replay across them answers `reset`). The file is about 1.5 to 2 times this when history is full.',
+  }),
   IDEMPOTENCY_TTL: seconds_(1, 7 * 86400, { default: '86400', description: 'How long a publish `idempotencyKey` is remembered.' }),
   IDEMPOTENCY_MAX_KEYS: setting(int(0, 10_000_000), { default: '100000', description: 'Bound on remembered keys.' }),
 
   REDIS_URL: setting(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'), {
     description:
-      '`redis://[:password@]host:port[/db]` or `rediss://`: run on Redis instead of the embedded default, so events, refresh tokens, revocations, login counters and stream slots are shared by every instance (see "Running more than one instance"). Unset: the embedded default (memory).',
+      '`redis://[:password@]host:port[/db]` or `rediss://`: run on Redis instead of the embedded store, so events, refresh tokens, revocations, login counters and stream slots are shared by every instance (see "Running more than one instance"). Setting it chooses `STORE=redis`; it is refused with `STORE=sqlite` or `memory`.',
   }),
   REDIS_KEY_PREFIX: setting(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -'), {
     default: 'notify:',
@@ -266,9 +283,13 @@ function configSchema(readFile: (file: string) => string) {
       return fail('REFRESH_TOKEN_ABSOLUTE_TTL', 'must not be shorter than REFRESH_TOKEN_IDLE_TTL');
     }
     if (e.MAX_DATA_BYTES > e.MAX_BODY_BYTES) return fail('MAX_DATA_BYTES', 'must not be larger than MAX_BODY_BYTES');
-    if (e.WORKERS > 1 && e.REDIS_URL === undefined) {
+    const store = e.STORE ?? (e.REDIS_URL === undefined ? 'sqlite' : 'redis');
+    if (store === 'redis' && e.REDIS_URL === undefined) return fail('REDIS_URL', 'is required when STORE=redis');
+    if (store !== 'redis' && e.REDIS_URL !== undefined) return fail('REDIS_URL', `is only used with STORE=redis (STORE is ${store})`);
+    if (e.WORKERS > 1 && store !== 'redis') {
       return fail('WORKERS', 'more than one worker needs REDIS_URL (workers share events and state through Redis)');
     }
+    if (e.HISTORY_MAX_BYTES < e.MAX_DATA_BYTES) return fail('HISTORY_MAX_BYTES', 'must not be smaller than MAX_DATA_BYTES');
     if (e.METRICS === 'token' && e.METRICS_TOKEN === undefined) return fail('METRICS_TOKEN', 'is required when METRICS=token');
     const metricsColon = e.METRICS_LISTEN.lastIndexOf(':');
     const metricsPort = Number(e.METRICS_LISTEN.slice(metricsColon + 1));
@@ -350,14 +371,13 @@ function configSchema(readFile: (file: string) => string) {
         size: e.HISTORY_SIZE,
         ttlMs: e.HISTORY_TTL,
         maxTopics: e.HISTORY_MAX_TOPICS,
+        /** Bytes of event data kept over all topics (the SQLite store). */
+        maxBytes: e.HISTORY_MAX_BYTES,
         idempotencyTtlMs: e.IDEMPOTENCY_TTL,
         idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
       },
-      /** Where shared state lives: chosen here, once, and nowhere else. */
-      backend:
-        e.REDIS_URL === undefined
-          ? { kind: 'memory' as const }
-          : { kind: 'redis' as const, url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, streamMaxLen: e.REDIS_STREAM_MAXLEN },
+      /** Where state lives (`STORE`): chosen here, once, and nowhere else. */
+      backend: backendOf(store, e.REDIS_URL, dataDir, e),
       /** Processes serving the port (node:cluster); more than one needs Redis. */
       workers: e.WORKERS,
       /** `GET /metrics`: off, behind a bearer token on the main port, or on a separate address. */
@@ -368,6 +388,27 @@ function configSchema(readFile: (file: string) => string) {
       },
     };
   });
+}
+
+type BackendConfig =
+  | { readonly kind: 'sqlite'; readonly file: string; readonly fsync: 'always' | 'everysec' }
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'redis'; readonly url: string; readonly keyPrefix: string; readonly streamMaxLen: number };
+
+function backendOf(
+  store: 'sqlite' | 'memory' | 'redis',
+  redisUrl: string | undefined,
+  dataDir: string,
+  e: { readonly STORE_FSYNC: 'always' | 'everysec'; readonly REDIS_KEY_PREFIX: string; readonly REDIS_STREAM_MAXLEN: number },
+): BackendConfig {
+  switch (store) {
+    case 'sqlite':
+      return { kind: 'sqlite', file: path.join(dataDir, 'notify.db'), fsync: e.STORE_FSYNC };
+    case 'memory':
+      return { kind: 'memory' };
+    case 'redis':
+      return { kind: 'redis', url: redisUrl!, keyPrefix: e.REDIS_KEY_PREFIX, streamMaxLen: e.REDIS_STREAM_MAXLEN };
+  }
 }
 
 /** The configuration the server runs with: exactly what the schema produces. */
