@@ -1,14 +1,25 @@
 import { openMemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { openRedisBackend } from '../../src/backends/redis/redis-backend.js';
+import { openSqliteBackend } from '../../src/backends/sqlite/sqlite-backend.js';
 import { loadConfig } from '../../src/config.js';
 import { deleteKeys, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { sqliteSettings, storeDir } from '../helpers/sqlite.js';
 import { backendContract, CONTRACT_MAX_STREAMS_PER_USER } from './backend.contract.js';
 
-// Both backends read the shipped defaults, as the server would, with a small stream-slot limit.
+// Every backend reads the shipped defaults, as the server would, with a small stream-slot limit.
 const settings = (env: Record<string, string> = {}) => loadConfig({ MAX_STREAMS_PER_USER: String(CONTRACT_MAX_STREAMS_PER_USER), ...env });
 
+backendContract('sqlite', false, () => {
+  // One store file per test; one process owns it, so there is no "other instance" to share it with.
+  const { dir, remove } = storeDir('backend-contract');
+  return {
+    open: (deps) => openSqliteBackend(sqliteSettings(dir, { MAX_STREAMS_PER_USER: String(CONTRACT_MAX_STREAMS_PER_USER) }), deps),
+    cleanUp: async () => remove(),
+  };
+});
+
 backendContract('memory', false, () => ({
-  open: async (deps) => openMemoryBackend(settings(), deps),
+  open: async (deps) => openMemoryBackend(settings({ STORE: 'memory' }), deps),
   cleanUp: async () => undefined,
 }));
 

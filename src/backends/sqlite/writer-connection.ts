@@ -36,6 +36,11 @@ class WriterThread {
     if (before > 0 && this.waiting === 0) this.worker?.unref();
   }
 
+  /** Ends the thread as a crash would (tests): what was waiting on it fails, the next call starts another. */
+  async terminate(): Promise<void> {
+    await this.worker?.terminate();
+  }
+
   start(): Worker {
     if (this.worker !== undefined) return this.worker;
     const worker = startWorker();
@@ -66,6 +71,11 @@ function startWorker(): Worker {
 
 const thread = new WriterThread();
 let nextStore = 1;
+
+/** Kills the writer thread the way a crash would; for the tests of what follows one. */
+export function terminateWriterThread(): Promise<void> {
+  return thread.terminate();
+}
 
 interface Waiter {
   resolve(value: unknown): void;
