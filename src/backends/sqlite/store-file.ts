@@ -1,4 +1,4 @@
-import { lstatSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, renameSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../../config.js';
 import { APPLICATION_ID, REQUIRED_TABLES, SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';
@@ -116,17 +116,24 @@ export function openStoreFile(file: string, now: number): StoreFile {
   }
 }
 
-/** The lock: an exclusive SQLite lock on `<file>.lock`, kept by the connection until it closes. */
+/**
+ * The lock: an exclusive SQLite lock on `<file>.lock`, kept by the connection until it closes
+ * (exclusive locking mode never releases a lock it took). No journal: the file holds nothing.
+ */
 function holdLock(lockFile: string, fail: (problem: string, cause?: unknown, hint?: string) => never): Database.Database {
   let lock: Database.Database;
   try {
+    createPrivate(lockFile);
     lock = new Database(lockFile, { timeout: 0 });
   } catch (error) {
     return fail(`cannot be locked: ${lockFile} cannot be opened`, error);
   }
   try {
+    lock.pragma('journal_mode = OFF');
     lock.pragma('locking_mode = EXCLUSIVE');
-    lock.exec('BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS held_by (pid INTEGER); COMMIT');
+    lock.exec('BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS held_by (pid INTEGER); DELETE FROM held_by');
+    lock.prepare('INSERT INTO held_by (pid) VALUES (?)').run(process.pid);
+    lock.exec('COMMIT');
     return lock;
   } catch (error) {
     lock.close();
@@ -142,6 +149,8 @@ function createStore(file: string, now: number, fail: (problem: string, cause?: 
   const temporary = `${file}.new`;
   for (const leftover of [temporary, `${temporary}-wal`, `${temporary}-shm`, `${temporary}-journal`]) rmSync(leftover, { force: true });
   try {
+    // 0600 before the first byte, as every file in DATA_DIR: SQLite gives the WAL the file's mode.
+    createPrivate(temporary);
     const db = new Database(temporary);
     try {
       // Before the first table: deleted rows' pages can be given back to the file system.
@@ -162,6 +171,15 @@ function createStore(file: string, now: number, fail: (problem: string, cause?: 
     renameSync(temporary, file);
   } catch (error) {
     fail('cannot be created', error);
+  }
+}
+
+/** Creates `file` empty with mode 0600 unless it exists. */
+function createPrivate(file: string): void {
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
 }
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RevocationList } from '../../../../src/auth/revocations.js';
@@ -148,6 +148,14 @@ describe('the SQLite backend (STORE=sqlite)', () => {
       expect(await backend.tickets.take('ticket-id')).to.deep.equal(grant);
       expect(await backend.tickets.take('ticket-id')).to.equal(undefined);
     });
+  });
+
+  it('creates the store and its lock with mode 0600, as every file in DATA_DIR', async () => {
+    const backend = await open();
+    await publish(backend, ['a']);
+    for (const name of ['notify.db', 'notify.db-wal', 'notify.db.lock']) {
+      expect(statSync(path.join(place.dir, name)).mode & 0o777, name).to.equal(0o600);
+    }
   });
 
   describe('bounds', () => {
@@ -329,8 +337,8 @@ describe('the SQLite backend (STORE=sqlite)', () => {
       await refused(/is not a regular file/);
     });
 
-    it('a store another server of this machine holds', async () => {
-      await open();
+    it('a store another server of this machine holds, also after an earlier start and stop', async () => {
+      await restart(await open());
       await refused(/is in use by another notify process/);
     });
   });
