@@ -61,7 +61,16 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
     'taskset',
     ['-c', '0', process.execPath, '--import', path.join(BENCH, 'preload-loop-delay.mjs'), path.join(ROOT, 'dist', 'main.js')],
     {
-      env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, BENCH_LOOP_FILE: loopFile, ...env },
+      // Hour-long tokens: the soak's subscribers must outlive its ten minutes.
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATA_DIR: dataDir,
+        ACCESS_TOKEN_TTL: '3600',
+        BENCH_LOOP_FILE: loopFile,
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
@@ -117,13 +126,13 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
   };
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
 /** A publisher with a token of the `bench-publisher` grants (`public/**`). */
 export async function publisher(
   server: BenchServer,
 ): Promise<(topics: string[], data: unknown, idempotencyKey?: string) => Promise<{ status: number; ms: number }>> {
   const token = await signToken(server.signing, 'bench-publisher');
+  // One agent per server: a port can come round again, and a kept-alive socket to the old server with it.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   return (topics, data, idempotencyKey) =>
     new Promise((resolve, reject) => {
       const body = JSON.stringify({ topics, data, idempotencyKey });
