@@ -41,8 +41,11 @@ describe('the default store on a full disk (issue 14)', function () {
 
   it('answers 503 storage_unavailable with Retry-After, is not ready but alive, loses nothing acknowledged, and publishes again once there is room', async () => {
     // 768 pages of 4 KiB: the same 3 MiB as the tmpfs, when there is no tmpfs.
-    const capped = (config: Config): Config =>
-      mounted ? config : ({ ...config, backend: { ...config.backend, maxPageCount: 768 } } as Config);
+    const capped = (config: Config): Config => {
+      if (mounted) return config;
+      const backend = { ...config.backend, maxPageCount: 768 }; // read by the SQLite backend (SqliteBackendSettings)
+      return { ...config, backend };
+    };
     t = await startServer({ DATA_DIR: path.join(dir, 'data'), MAX_DATA_BYTES: '16384' }, capped);
     await t.addAccount('newsroom', ['publisher']);
     const { access_token: token } = await t.login('newsroom');
