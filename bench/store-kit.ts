@@ -38,6 +38,8 @@ export interface BenchServer {
   longestPause(since: number): number;
   /** Per-second samples `{ t, maxMs }` since `since`. */
   pauses(since: number): Array<{ t: number; maxMs: number }>;
+  /** The server's log lines at level warn and above, so far (at most 1,000). */
+  warnings(): readonly string[];
   /** Bytes of the store file and its WAL on disk (allocated). */
   storeBytes(): { db: number; wal: number };
   stop(): Promise<void>;
@@ -85,7 +87,14 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
     await sleep(50);
   }
   child.stdout!.off('data', onLog);
-  child.stdout!.resume(); // logs stay on (info), drained as a log collector would
+  // Logs stay on (info), drained as a log collector would; warnings and errors are kept (bounded).
+  const warnings: string[] = [];
+  let partial = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (/"level":[456]0/.test(line) && warnings.length < 1000) warnings.push(line);
+  });
   const samples = (since: number) => {
     let text: string;
     try {
@@ -111,6 +120,7 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
     dataDir,
     pid: child.pid!,
     signing: { keyFile: path.join(dataDir, 'signing-key-ed25519.pem'), issuer: `http://127.0.0.1:${port}`, audience: 'notify', ttl: 3600 },
+    warnings: () => warnings,
     cpu: () => cpuSeconds([child.pid!]),
     rss: () => rssBytes([child.pid!]),
     pauses: samples,
