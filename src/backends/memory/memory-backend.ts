@@ -11,7 +11,7 @@ export type MemoryBackendSettings = Pick<Config, 'history' | 'refreshToken'> & {
 };
 
 /**
- * The embedded default: one process, everything in memory. There is no other instance, so
+ * `STORE=memory`: one process, everything in memory, gone at a restart (tests, or by choice). There is no other instance, so
  * revocations have nowhere to travel and a renewal for a stream this process does not hold can
  * only be answered 404.
  */
