@@ -3,7 +3,7 @@
 //   entry points (main.ts, cli/, cluster-primary.ts)
 //   composition root (server.ts, app.ts): the only place that picks a backend
 //   http/                      routes and middleware
-//   backends/memory, redis     implementations of backends/backend.ts
+//   backends/sqlite, memory, redis   implementations of backends/backend.ts
 //   auth/ bus/ streams/ presence/ webhooks/ metrics/ web/ fs/   the domain
 //   topics/ sse/               leaves: pure, import nothing of ours but the error types
 // errors.ts, error-codes.ts, config.ts (types) and lifecycle.ts are shared foundations.
@@ -73,6 +73,13 @@ module.exports = {
       comment: 'Only the Redis backend talks to Redis.',
       from: { path: '^src/', pathNot: '^src/backends/redis/' },
       to: { path: 'node_modules/ioredis/' },
+    },
+    {
+      name: 'sqlite-driver-in-its-backend',
+      severity: 'error',
+      comment: 'Only the SQLite backend talks to SQLite.',
+      from: { path: '^src/', pathNot: '^src/backends/sqlite/' },
+      to: { path: 'node_modules/better-sqlite3/' },
     },
     {
       name: 'no-orphans',

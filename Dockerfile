@@ -2,8 +2,9 @@
 # notify, as a container image: `docker build -t notify-server .`, then
 #   docker run -p 127.0.0.1:3000:3000 -v notify-data:/data notify-server
 # The build stage compiles dist/ with the dev dependencies; the runtime stage holds only the
-# production dependencies, dist/ and openapi.yaml, runs as the unprivileged `node` user, and keeps
-# its state (user file, signing key) in the /data volume. Every RUN is a step of
+# production dependencies (with better-sqlite3's native module, compiled in the build stage), dist/
+# and openapi.yaml, runs as the unprivileged `node` user, and keeps its state (user file, signing
+# key, the store notify.db) in the /data volume. Every RUN is a step of
 # scripts/image-steps.sh, which scripts/rehearse-image.sh runs without a container runtime.
 ARG NODE_VERSION=20
 
@@ -21,6 +22,7 @@ WORKDIR /app
 COPY --from=build /src/package.json /src/package-lock.json ./
 COPY --from=build /src/scripts/image-steps.sh scripts/
 RUN sh scripts/image-steps.sh runtime && npm cache clean --force
+COPY --from=build /src/node_modules/better-sqlite3/build/Release/better_sqlite3.node ./node_modules/better-sqlite3/build/Release/
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/openapi.yaml ./
 RUN mkdir -p /data && chown node:node /data

@@ -7,6 +7,10 @@
  *   npm run bench -- --runs 5     more runs
  *   npm run bench -- --only notify,raw
  *
+ * Then the store benchmark (`bench/store-bench.ts`, also `npm run bench:store`): publishes per
+ * server CPU-second and fan-out events per CPU-second on the persistent default (`STORE=sqlite`)
+ * beside the in-memory store, as many rounds as runs (`--only store` runs just that).
+ *
  * The server under test is pinned to CPU 0, the load clients and this process to CPU 1. Every loop
  * is bounded in count and in time; every address is loopback.
  */
@@ -665,6 +669,19 @@ async function main(): Promise<void> {
   const withNchan = nchanAvailable();
   if (!withNchan) log('nchan is not installed (apt-get install nginx libnginx-mod-nchan): measuring without it');
   const wanted = (name: string) => ONLY === undefined || ONLY.has(name);
+  if (ONLY === undefined || [...ONLY].some((name) => name !== 'store')) await compareServers(started, withNchan, wanted);
+  if (wanted('store')) {
+    log(`the store benchmark (bench/store-bench.ts, ${RUNS} round${RUNS === 1 ? '' : 's'})`);
+    const store = spawnSync(process.execPath, ['--import', 'tsx', path.join(BENCH, 'store-bench.ts'), '--rounds', String(RUNS)], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
+    if (store.status !== 0) throw new Error('the store benchmark failed');
+  }
+}
+
+/** raw `node:http`, notify and nchan side by side, in rotated order per run. */
+async function compareServers(started: number, withNchan: boolean, wanted: (name: string) => boolean): Promise<void> {
   const clients = startClients();
   const runs: RunResult[] = [];
   try {

@@ -72,6 +72,9 @@ cp "$src/package.json" "$src/package-lock.json" "$image/"
 cp "$src/scripts/image-steps.sh" "$image/scripts/"
 (cd "$image" && sh scripts/image-steps.sh runtime) >"$work/runtime.log" 2>&1 || { cat "$work/runtime.log" >&2; fail "runtime"; }
 [ ! -e "$image/node_modules/typescript" ] || fail "the runtime stage holds dev dependencies (typescript)"
+step "runtime stage: COPY --from=build better-sqlite3's native module"
+mkdir -p "$image/node_modules/better-sqlite3/build/Release"
+cp "$src/node_modules/better-sqlite3/build/Release/better_sqlite3.node" "$image/node_modules/better-sqlite3/build/Release/"
 step "runtime stage: COPY dist openapi.yaml; the /data volume"
 cp -R "$src/dist" "$image/dist"
 cp "$src/openapi.yaml" "$image/"
@@ -92,8 +95,10 @@ step "CMD node dist/main.js (HOST=127.0.0.1 here: the image listens on 0.0.0.0 i
 serve_and_stop "$image" 0 env -i PATH="$PATH" HOME=/nonexistent NODE_ENV=production HOST=127.0.0.1 PORT="$port" DATA_DIR="$volume" \
   "${run_as[@]}" node dist/main.js
 [ -f "$volume/signing-key-ed25519.pem" ] || fail "the signing key is not in the volume"
+[ -f "$volume/notify.db" ] || fail "the store is not in the volume"
 if [ "${#run_as[@]}" -gt 0 ]; then
   [ "$(stat -c %U "$volume/signing-key-ed25519.pem")" = nobody ] || fail "the signing key is not owned by the unprivileged user"
+  [ "$(stat -c %U "$volume/notify.db")" = nobody ] || fail "the store is not owned by the unprivileged user"
   step "ran as nobody; its state is in the volume"
 fi
 

@@ -77,7 +77,8 @@ export const SETTINGS = {
   }),
   DATA_DIR: setting(text, {
     default: './data',
-    description: 'Where the user file and the generated signing key live (created with mode 0700; files 0600, replaced atomically).',
+    description:
+      'Where the user file, the generated signing key and the store (`notify.db`, with `STORE=sqlite`) live (created with mode 0700; files 0600, replaced atomically).',
   }),
   USERS_FILE: setting(text, { defaultText: '`$DATA_DIR/users.json`', description: 'The account store shared with the CLI.' }),
   ROLES_FILE: setting(text, {
@@ -204,11 +205,27 @@ export const SETTINGS = {
     description: 'On SIGTERM/SIGINT: streams get `closed` (`shutdown`) at once; in-flight requests get this long.',
   }),
 
+  STORE: setting(oneOf(['sqlite', 'memory', 'redis']), {
+    defaultText: '`redis` with `REDIS_URL`, else `sqlite`',
+    description:
+      'Where history, refresh tokens, revocations, idempotency keys and tickets live. `sqlite`: the file `$DATA_DIR/notify.db`, so a restart (deploy, crash, `kill -9`) signs nobody out, forgets no revocation and resumes every stream without `reset` (see "The store" in docs/architecture.md). `memory`: this process only, gone at a restart (tests, or by choice). `redis`: shared by every instance; needs `REDIS_URL`.',
+  }),
+  STORE_FSYNC: setting(oneOf(['always', 'everysec']), {
+    default: 'always',
+    description:
+      "`STORE=sqlite`: `always` answers a write (a publish's 201, a sign-in) only once it is fsynced: nothing acknowledged is lost to a crash, an OS crash or a power cut. `everysec` answers once the write reached the OS and fsyncs at least once a second: `kill -9` of the server still loses nothing, an OS crash or power cut can lose the last second. Both commit writes that arrive together as one (group commit).",
+  }),
   HISTORY_SIZE: setting(int(0, 1_000_000), { default: '1000', description: 'Events kept per topic for replay.' }),
   HISTORY_TTL: seconds_(1, 30 * 86400, { default: '3600', description: 'How long an event stays replayable.' }),
   HISTORY_MAX_TOPICS: setting(int(1, 10_000_000), {
     default: '10000',
     description: 'Topics with history; the least recently published are forgotten first (a replay across them answers `reset`).',
+  }),
+  HISTORY_MAX_BYTES: setting(int(1024 * 1024, 2 ** 50), {
+    default: String(256 * 1024 * 1024),
+    defaultText: '268435456 (256 MiB)',
+    description:
+      '`STORE=sqlite`: bytes of event data (data, type and topic names) kept for replay over all topics; past it the oldest events go first (a replay across them answers `reset`). The file holds more: about 250 bytes per event held (rows and indexes), the copy of its event each idempotency key keeps, and free pages (measured: 42 MiB for 16 MiB of 3 KB events and 5,000 keys).',
   }),
   IDEMPOTENCY_TTL: seconds_(1, 7 * 86400, { default: '86400', description: 'How long a publish `idempotencyKey` is remembered.' }),
   IDEMPOTENCY_MAX_KEYS: setting(int(0, 10_000_000), { default: '100000', description: 'Bound on remembered keys.' }),
@@ -222,7 +239,7 @@ export const SETTINGS = {
       ),
     {
       description:
-        'Run on Redis instead of the embedded default: events, refresh tokens, revocations, login counters and stream slots are shared by every instance (see "Running more than one instance"). `redis://[user:pass@]host:port` (or `rediss://`) for one primary; `redis+sentinel://[user:pass@]host:port,host:port,.../master-name` to follow the primary Sentinel names through failovers; `redis+cluster://[user:pass@]host:port,...` for Redis Cluster (any reachable nodes; the rest are discovered).',
+        'Run on Redis instead of the embedded store (setting it chooses `STORE=redis`; it is refused with `STORE=sqlite` or `memory`): events, refresh tokens, revocations, login counters and stream slots are shared by every instance (see "Running more than one instance"). `redis://[user:pass@]host:port` (or `rediss://`) for one primary; `redis+sentinel://[user:pass@]host:port,host:port,.../master-name` to follow the primary Sentinel names through failovers; `redis+cluster://[user:pass@]host:port,...` for Redis Cluster (any reachable nodes; the rest are discovered).',
     },
   ),
   REDIS_KEY_PREFIX: setting(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 characters of A-Z a-z 0-9 _ . : -'), {
@@ -338,11 +355,15 @@ function configSchema(readFile: (file: string) => string) {
     }
     const expiryWarningMs = e.EXPIRY_WARNING ?? Math.min(DEFAULT_EXPIRY_WARNING_MS, e.ACCESS_TOKEN_TTL / 2);
     if (e.MAX_DATA_BYTES > e.MAX_BODY_BYTES) fail('MAX_DATA_BYTES', 'must not be larger than MAX_BODY_BYTES');
-    if (e.WORKERS > 1 && e.REDIS_URL === undefined) {
+    const store = e.STORE ?? (e.REDIS_URL === undefined ? 'sqlite' : 'redis');
+    if (store === 'redis' && e.REDIS_URL === undefined) fail('REDIS_URL', 'is required when STORE=redis');
+    if (store !== 'redis' && e.REDIS_URL !== undefined) fail('REDIS_URL', `is only used with STORE=redis (STORE is ${store})`);
+    if (e.WORKERS > 1 && store !== 'redis') {
       fail('WORKERS', 'more than one worker needs REDIS_URL (workers share events and state through Redis)');
     }
+    if (e.HISTORY_MAX_BYTES < e.MAX_DATA_BYTES) fail('HISTORY_MAX_BYTES', 'must not be smaller than MAX_DATA_BYTES');
     let redisTarget: RedisTarget | undefined;
-    if (e.REDIS_URL !== undefined) {
+    if (store === 'redis' && e.REDIS_URL !== undefined) {
       try {
         redisTarget = parseRedisTarget(e.REDIS_URL);
       } catch (error) {
@@ -463,23 +484,18 @@ function configSchema(readFile: (file: string) => string) {
         size: e.HISTORY_SIZE,
         ttlMs: e.HISTORY_TTL,
         maxTopics: e.HISTORY_MAX_TOPICS,
+        /** Bytes of event data kept over all topics (the SQLite store). */
+        maxBytes: e.HISTORY_MAX_BYTES,
         idempotencyTtlMs: e.IDEMPOTENCY_TTL,
         idempotencyMaxKeys: e.IDEMPOTENCY_MAX_KEYS,
       },
-      /** Where shared state lives: chosen here, once, and nowhere else. */
-      backend:
-        e.REDIS_URL === undefined || redisTarget === undefined
-          ? { kind: 'memory' as const }
-          : {
-              kind: 'redis' as const,
-              url: e.REDIS_URL,
-              /** REDIS_URL parsed: a single Redis, Sentinel or Cluster. */
-              target: redisTarget,
-              keyPrefix: e.REDIS_KEY_PREFIX,
-              partitions: e.REDIS_PARTITIONS,
-              streamMaxLen: e.REDIS_STREAM_MAXLEN,
-              waitReplicas: e.REDIS_WAIT_REPLICAS,
-            },
+      /** Where state lives (`STORE`): chosen here, once, and nowhere else. */
+      backend: backendOf(
+        store,
+        e.REDIS_URL === undefined || redisTarget === undefined ? undefined : { url: e.REDIS_URL, target: redisTarget },
+        dataDir,
+        e,
+      ),
       /** Who is present on which topics (issue 15): the rules, the debounce, the lease and the page size. */
       presence: {
         policy: presence,
@@ -499,6 +515,63 @@ function configSchema(readFile: (file: string) => string) {
       },
     };
   });
+}
+
+type BackendConfig =
+  | { readonly kind: 'sqlite'; readonly file: string; readonly fsync: 'always' | 'everysec' }
+  | { readonly kind: 'memory' }
+  | {
+      readonly kind: 'redis';
+      readonly url: string;
+      /** REDIS_URL parsed: a single Redis, Sentinel or Cluster. */
+      readonly target: RedisTarget;
+      readonly keyPrefix: string;
+      readonly partitions: number;
+      readonly streamMaxLen: number;
+      readonly waitReplicas: number;
+    };
+
+/** The backend in a few words, for the start-up banner and `notify config check` (no credentials). */
+export function describeBackend(backend: BackendConfig): string {
+  switch (backend.kind) {
+    case 'sqlite':
+      return `embedded (SQLite, ${backend.file})`;
+    case 'memory':
+      return 'embedded (memory: gone at a restart)';
+    case 'redis':
+      return 'Redis';
+  }
+}
+
+function backendOf(
+  store: 'sqlite' | 'memory' | 'redis',
+  redis: { readonly url: string; readonly target: RedisTarget } | undefined,
+  dataDir: string,
+  e: {
+    readonly STORE_FSYNC: 'always' | 'everysec';
+    readonly REDIS_KEY_PREFIX: string;
+    readonly REDIS_PARTITIONS: number;
+    readonly REDIS_STREAM_MAXLEN: number;
+    readonly REDIS_WAIT_REPLICAS: number;
+  },
+): BackendConfig {
+  switch (store) {
+    case 'sqlite':
+      return { kind: 'sqlite', file: path.join(dataDir, 'notify.db'), fsync: e.STORE_FSYNC };
+    case 'memory':
+      return { kind: 'memory' };
+    case 'redis':
+      // The transform has failed already (REDIS_URL missing or unparsable) when `redis` is absent.
+      if (redis === undefined) throw new Error('STORE=redis without a parsed REDIS_URL');
+      return {
+        kind: 'redis',
+        ...redis,
+        keyPrefix: e.REDIS_KEY_PREFIX,
+        partitions: e.REDIS_PARTITIONS,
+        streamMaxLen: e.REDIS_STREAM_MAXLEN,
+        waitReplicas: e.REDIS_WAIT_REPLICAS,
+      };
+  }
 }
 
 /** The configuration the server runs with: exactly what the schema produces. */

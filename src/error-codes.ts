@@ -54,6 +54,10 @@ export const ERROR_CODES = [
   { code: 'server_busy', meaning: 'The server holds as many streams as it may; try again after Retry-After.' },
   { code: 'shutting_down', meaning: 'The server is shutting down; try again (another instance) after Retry-After.' },
   { code: 'redis_unavailable', meaning: 'The shared store (Redis) is unreachable, so nothing was stored; retry after Retry-After.' },
+  {
+    code: 'storage_unavailable',
+    meaning: 'The embedded store cannot write (disk full, I/O error), so nothing was stored; retry after Retry-After.',
+  },
 
   // Failures
   { code: 'internal_error', meaning: 'An unexpected failure; details are logged, never shown.' },

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runPrimary } from './cluster-primary.js';
 import { preflight } from './config-checks.js';
-import { ConfigError, describeProblem } from './config.js';
+import { ConfigError, describeBackend, describeProblem } from './config.js';
 import { createLogger, resolveLogFormat } from './logger.js';
 import { createNotifyServer } from './server.js';
 import { startupBanner } from './startup-banner.js';
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     users,
     clients: accounts.length - users,
     alg: server.tokens.algorithm,
-    backend: config.backend.kind === 'redis' ? 'Redis' : 'embedded (memory)',
+    backend: describeBackend(config.backend),
     ...(config.publicOrigin === undefined ? {} : { publicOrigin: config.publicOrigin }),
     ...(checked.report.file === undefined ? {} : { configFile: checked.report.file }),
   };

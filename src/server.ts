@@ -17,6 +17,7 @@ import type { UserStore } from './auth/user-store.js';
 import type { Backend, BackendDeps } from './backends/backend.js';
 import { openMemoryBackend } from './backends/memory/memory-backend.js';
 import { openRedisBackend } from './backends/redis/redis-backend.js';
+import { openSqliteBackend } from './backends/sqlite/sqlite-backend.js';
 import type { EventBus } from './bus/event-bus.js';
 import type { Config } from './config.js';
 import { prepareDataDir } from './fs/data-dir.js';
@@ -82,7 +83,7 @@ export interface NotifyServer {
 /**
  * The composition root: builds every part from the configuration, each registering its closer
  * with one `Lifecycle` as it opens, so `close` mirrors construction and a start that fails
- * halfway releases exactly what it had opened. The backend (memory or Redis) is chosen here,
+ * halfway releases exactly what it had opened. The backend (SQLite, memory or Redis) is chosen here,
  * once (`openBackend`).
  */
 export async function createNotifyServer(config: Config, deps: { logger: Logger; clock?: () => number }): Promise<NotifyServer> {
@@ -367,6 +368,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
 function openBackend(config: Config, deps: BackendDeps): Promise<Backend> {
   const backend = config.backend;
   switch (backend.kind) {
+    case 'sqlite':
+      return openSqliteBackend({ ...config, store: backend }, deps);
     case 'memory':
       return Promise.resolve(openMemoryBackend(config, deps));
     case 'redis':

@@ -1,5 +1,5 @@
 import { maskSecrets, maskSetting, preflight, type Finding, type Preflight } from '../config-checks.js';
-import { describeProblem, SETTINGS, type SettingDoc, type SettingName } from '../config.js';
+import { describeBackend, describeProblem, SETTINGS, type SettingDoc, type SettingName } from '../config.js';
 import { CliError, commandGroup, flag, table, UsageError } from './command.js';
 
 /** Exit code of a configuration the server would refuse (EX_CONFIG, as the server's own). */
@@ -89,7 +89,10 @@ function contents(checked: Preflight): Array<[string, string]> {
       `${issuer.issuer} (${issuer.algorithms.join(', ')}; keys: ${keys}; as ${issuer.acceptAs.join(', ')})`,
     ]);
   }
-  rows.push(['backend', config.backend.kind === 'redis' ? `Redis ${maskSetting('REDIS_URL', config.backend.url)}` : 'embedded (memory)']);
+  rows.push([
+    'backend',
+    config.backend.kind === 'redis' ? `Redis ${maskSetting('REDIS_URL', config.backend.url)}` : describeBackend(config.backend),
+  ]);
   return rows;
 }
 

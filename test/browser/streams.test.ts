@@ -166,8 +166,24 @@ describe('in Chromium: the client keeps a stream alive', function () {
     expect(state.resets).to.deep.equal([]);
   });
 
-  it('after a server restart (history gone) gets a reset, then carries on live with nothing repeated', async () => {
+  it('after a server restart resumes without a reset: the events published while it was away arrive, nothing repeated (issue 14)', async () => {
     const publisher = await setUp();
+    const page = await signedInPage(context, t.url);
+    await publisher.send(5);
+    await waitFor(page, (s) => s.received.length === 5, 'the first events');
+    await t.restart();
+    await publisher.send(5); // before the page is back: it resumes from its Last-Event-ID
+    const afterRestart = await waitFor(page, (s) => s.connects === 2 && s.received.length >= 10, 'the reconnect and the missed events');
+    expect(afterRestart.resets).to.deep.equal([]);
+    await publisher.send(5);
+    const state = await waitFor(page, (s) => s.received.length >= 15, 'the later events');
+    expect(state.received).to.deep.equal(numbers(1, 15));
+    expect(new Set(state.ids).size).to.equal(15);
+    expect(state.resets).to.deep.equal([]);
+  });
+
+  it('after a server restart on STORE=memory (history gone) gets a reset, then carries on live with nothing repeated', async () => {
+    const publisher = await setUp((c) => ({ ...c, backend: { kind: 'memory' } }));
     const page = await signedInPage(context, t.url);
     await publisher.send(5);
     await waitFor(page, (s) => s.received.length === 5, 'the first events');

@@ -1,20 +1,31 @@
 import { openMemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { openRedisBackend } from '../../src/backends/redis/redis-backend.js';
+import { openSqliteBackend } from '../../src/backends/sqlite/sqlite-backend.js';
 import { loadConfig } from '../../src/config.js';
 import { deleteKeys, REDIS_TARGETS, uniquePrefix } from '../helpers/redis.js';
+import { sqliteSettings, storeDir } from '../helpers/sqlite.js';
 import { backendContract, CONTRACT_MAX_STREAMS_PER_USER, CONTRACT_PRESENCE_LEASE_MS } from './backend.contract.js';
 
-// Both backends read the shipped defaults, as the server would, with a small stream-slot limit.
-const settings = (env: Record<string, string> = {}) =>
-  loadConfig({
-    MAX_STREAMS_PER_USER: String(CONTRACT_MAX_STREAMS_PER_USER),
-    PRESENCE_LEASE: String(CONTRACT_PRESENCE_LEASE_MS / 1000),
-    PRESENCE_LEAVE_DELAY: '0',
-    ...env,
-  });
+// Every backend reads the shipped defaults, as the server would, with a small stream-slot limit.
+const contractEnv = (env: Record<string, string> = {}) => ({
+  MAX_STREAMS_PER_USER: String(CONTRACT_MAX_STREAMS_PER_USER),
+  PRESENCE_LEASE: String(CONTRACT_PRESENCE_LEASE_MS / 1000),
+  PRESENCE_LEAVE_DELAY: '0',
+  ...env,
+});
+const settings = (env: Record<string, string> = {}) => loadConfig(contractEnv(env));
+
+backendContract('sqlite', false, () => {
+  // One store file per test; one process owns it, so there is no "other instance" to share it with.
+  const { dir, remove } = storeDir('backend-contract');
+  return {
+    open: (deps) => openSqliteBackend(sqliteSettings(dir, contractEnv()), deps),
+    cleanUp: async () => remove(),
+  };
+});
 
 backendContract('memory', false, () => ({
-  open: async (deps) => openMemoryBackend(settings(), deps),
+  open: async (deps) => openMemoryBackend(settings({ STORE: 'memory' }), deps),
   cleanUp: async () => undefined,
 }));
 

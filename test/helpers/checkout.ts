@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,6 +30,23 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
     if (value !== undefined && !key.toLowerCase().startsWith('npm_')) env[key] = value;
   }
   return { ...env, ...extra };
+}
+
+/**
+ * better-sqlite3 compiles SQLite on every fresh install (about 50 CPU-seconds, minutes on a busy
+ * machine). The installs these tests make use this checkout's compiled module instead: packed in
+ * `dir` as the prebuilt binary that the package's own install step (prebuild-install) looks for
+ * in a local folder before anything else. The same install path, without the compiler and
+ * without a download; the checkout's own `npm ci` is what compiled it. Returns the environment
+ * that points an install at it.
+ */
+export function nativePrebuildEnv(dir: string): Record<string, string> {
+  const module = path.join(ROOT, 'node_modules', 'better-sqlite3');
+  const { version } = JSON.parse(readFileSync(path.join(module, 'package.json'), 'utf8')) as { version: string };
+  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  mkdirSync(dir, { recursive: true });
+  execFileSync('tar', ['-czf', path.join(dir, name), '-C', module, 'build/Release/better_sqlite3.node']);
+  return { npm_config_build_from_source: 'false', npm_config_better_sqlite3_local_prebuilds: dir };
 }
 
 /** Runs a command to completion; throws with its output when it fails. */

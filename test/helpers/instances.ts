@@ -26,7 +26,8 @@ export interface Instance {
 
 /**
  * One deployment for the multi-instance tests: a shared data directory (users file), one HS256
- * secret and issuer, and a Redis key prefix of its own on the given Redis.
+ * secret and issuer, and a Redis key prefix of its own on the given Redis. Without a Redis URL, a
+ * single server on the default store in that data directory (restart tests).
  */
 export class Deployment {
   readonly dataDir = mkdtempSync(path.join(os.tmpdir(), 'notify-multi-'));
@@ -34,7 +35,7 @@ export class Deployment {
   private readonly secret = randomBytes(32).toString('hex');
   private readonly instances: Instance[] = [];
 
-  constructor(readonly redisUrl: string) {}
+  constructor(readonly redisUrl?: string) {}
 
   /** Adds accounts with the test password, before instances start (they also pick up later changes). */
   async addAccounts(accounts: Record<string, string[]>): Promise<void> {
@@ -60,8 +61,7 @@ export class Deployment {
       LOGIN_MAX_PER_ACCOUNT: '1000',
       LOG_LEVEL: 'info',
       SHUTDOWN_GRACE: '1',
-      REDIS_URL: this.redisUrl,
-      REDIS_KEY_PREFIX: this.keyPrefix,
+      ...(this.redisUrl === undefined ? {} : { REDIS_URL: this.redisUrl, REDIS_KEY_PREFIX: this.keyPrefix }),
       ...extra,
     };
   }

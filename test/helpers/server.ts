@@ -45,13 +45,24 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}, ov
       LOGIN_MAX_PER_ADDRESS: '10000',
       LOGIN_MAX_PER_ACCOUNT: '1000',
       JWT_ISSUER: 'http://notify.test',
-      // `TEST_BUS=redis npm test` runs every HTTP test on the Redis bus and shared state as well.
-      ...(process.env.TEST_BUS === 'redis'
-        ? { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_KEY_PREFIX: `test:${randomBytes(6).toString('hex')}:` }
-        : {}),
+      // Every HTTP test runs on the default store (SQLite, in this server's own DATA_DIR);
+      // `TEST_STORE=redis` (or `TEST_BUS=redis`) runs them on Redis, `TEST_STORE=memory` on the in-memory store.
+      ...(env.STORE === undefined && env.REDIS_URL === undefined ? testStoreEnv() : {}),
       ...env,
     }),
   );
+}
+
+/** The store `TEST_STORE` (or `TEST_BUS`) asks for: nothing for the default, else the settings that choose it. */
+function testStoreEnv(): Record<string, string> {
+  const store = process.env.TEST_STORE ?? (process.env.TEST_BUS === 'redis' ? 'redis' : undefined);
+  if (store === 'redis') {
+    return {
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: `test:${randomBytes(6).toString('hex')}:`,
+    };
+  }
+  return store === undefined ? {} : { STORE: store };
 }
 
 /**

@@ -207,6 +207,16 @@ describe('the server process (src/main.ts)', function () {
       await refused({}, new RegExp(`DATA_DIR: the signing key ${quote(file)} is a directory`));
     });
 
+    it('a store file (notify.db) that is empty or not a database: never replaced, never started empty (issue 14)', async () => {
+      const file = path.join(dataDir, 'notify.db');
+      mkdirSync(dataDir, { recursive: true });
+      writeFileSync(file, '');
+      await refused({}, new RegExp(`configuration error: DATA_DIR: ${quote(file)} holds no notify store`));
+      writeFileSync(file, 'not a database '.repeat(500));
+      await refused({}, new RegExp(`configuration error: DATA_DIR: ${quote(file)} is not a SQLite database`));
+      expect(readFileSync(file, 'utf8')).to.match(/^not a database/);
+    });
+
     it('a user file that is truncated, or of the wrong shape', async () => {
       const file = path.join(dataDir, 'users.json');
       mkdirSync(dataDir, { recursive: true });

@@ -1,9 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { parse } from 'yaml';
-import { cleanEnv, ROOT } from '../helpers/checkout.js';
+import { cleanEnv, nativePrebuildEnv, ROOT } from '../helpers/checkout.js';
 
 /**
  * The container image and the deployment files (issue 11). No container runtime runs here, so
@@ -15,10 +16,12 @@ describe('the container image and the deployment files', function () {
   this.timeout(600_000);
 
   it('builds and runs the image steps in a temporary directory: healthy, unprivileged, state in the volume, clean SIGTERM', async () => {
+    const prebuilds = mkdtempSync(path.join(os.tmpdir(), 'notify-prebuilds-'));
+    after(() => rmSync(prebuilds, { recursive: true, force: true }));
     const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
       const child = spawn('bash', [path.join(ROOT, 'scripts/rehearse-image.sh')], {
         cwd: ROOT,
-        env: cleanEnv(),
+        env: cleanEnv(nativePrebuildEnv(prebuilds)),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let text = '';

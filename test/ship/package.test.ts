@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSyn
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { cleanEnv, copyCheckout, ROOT, run, startProcess } from '../helpers/checkout.js';
+import { cleanEnv, copyCheckout, nativePrebuildEnv, ROOT, run, startProcess } from '../helpers/checkout.js';
 import { waitUntil } from '../helpers/streams.js';
 
 /**
@@ -28,7 +28,10 @@ describe('the npm package, packed from a fresh checkout and installed into an em
     const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: checkout })) as Array<{ filename: string }>;
     tarball = path.join(dir, packed[0]!.filename);
     mkdirSync(app);
-    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: app });
+    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], {
+      cwd: app,
+      env: cleanEnv(nativePrebuildEnv(path.join(dir, 'prebuilds'))),
+    });
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 

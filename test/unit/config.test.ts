@@ -37,11 +37,12 @@ describe('loadConfig', () => {
         size: 1000,
         ttlMs: 3_600_000,
         maxTopics: 10_000,
+        maxBytes: 256 * 1024 * 1024,
         idempotencyTtlMs: 86_400_000,
         idempotencyMaxKeys: 100_000,
       });
       expect(config.streams.heartbeatIntervalMs).to.equal(15_000);
-      expect(config.backend).to.deep.equal({ kind: 'memory' });
+      expect(config.backend).to.deep.equal({ kind: 'sqlite', file: path.resolve('./data', 'notify.db'), fsync: 'always' });
     });
 
     it('treats an empty value as unset', () => {
@@ -95,6 +96,18 @@ describe('loadConfig', () => {
       ['REDIS_URL gives a cluster a database', { REDIS_URL: 'redis+cluster://127.0.0.1:7000/2' }, 'REDIS_URL'],
       ['REDIS_PARTITIONS is 0', { REDIS_URL: 'redis://127.0.0.1', REDIS_PARTITIONS: '0' }, 'REDIS_PARTITIONS'],
       ['REDIS_WAIT_REPLICAS is negative', { REDIS_URL: 'redis://127.0.0.1', REDIS_WAIT_REPLICAS: '-1' }, 'REDIS_WAIT_REPLICAS'],
+      ['STORE is unknown', { STORE: 'postgres' }, 'STORE'],
+      ['STORE=redis has no REDIS_URL', { STORE: 'redis' }, 'REDIS_URL'],
+      ['REDIS_URL is given with STORE=sqlite', { STORE: 'sqlite', REDIS_URL: 'redis://127.0.0.1:6379' }, 'REDIS_URL'],
+      ['REDIS_URL is given with STORE=memory', { STORE: 'memory', REDIS_URL: 'redis://127.0.0.1:6379' }, 'REDIS_URL'],
+      ['WORKERS is more than one on the SQLite store', { WORKERS: '2' }, 'WORKERS'],
+      ['STORE_FSYNC is unknown', { STORE_FSYNC: 'never' }, 'STORE_FSYNC'],
+      ['HISTORY_MAX_BYTES is below 1 MiB', { HISTORY_MAX_BYTES: '1000' }, 'HISTORY_MAX_BYTES'],
+      [
+        'HISTORY_MAX_BYTES is smaller than MAX_DATA_BYTES',
+        { HISTORY_MAX_BYTES: String(2 ** 20), MAX_BODY_BYTES: String(2 ** 22), MAX_DATA_BYTES: String(2 ** 21) },
+        'HISTORY_MAX_BYTES',
+      ],
     ];
     for (const [when, env, key] of cases) {
       it(`names ${key} when ${when}`, () => {
@@ -150,6 +163,30 @@ describe('loadConfig', () => {
       });
       expect(config.refreshToken).to.deep.equal({ idleTtlMs: 3_600_000, absoluteTtlMs: 3_600_000 });
       expect(config.limits.maxDataBytes).to.equal(4096);
+    });
+  });
+
+  describe('STORE', () => {
+    it('chooses the SQLite store in DATA_DIR by default, Redis when REDIS_URL is set, and what STORE names otherwise', () => {
+      expect(loadConfig({ DATA_DIR: '/var/lib/notify' }).backend).to.deep.equal({
+        kind: 'sqlite',
+        file: '/var/lib/notify/notify.db',
+        fsync: 'always',
+      });
+      expect(loadConfig({ STORE_FSYNC: 'everysec' }).backend).to.include({ kind: 'sqlite', fsync: 'everysec' });
+      expect(loadConfig({ STORE: 'memory' }).backend).to.deep.equal({ kind: 'memory' });
+      const redis = {
+        kind: 'redis',
+        url: 'redis://10.0.0.5:6379',
+        target: { kind: 'single', url: 'redis://10.0.0.5:6379' },
+        keyPrefix: 'notify:',
+        partitions: 16,
+        streamMaxLen: 10_000,
+        waitReplicas: 0,
+      };
+      expect(loadConfig({ REDIS_URL: 'redis://10.0.0.5:6379' }).backend).to.deep.equal(redis);
+      expect(loadConfig({ STORE: 'redis', REDIS_URL: 'redis://10.0.0.5:6379' }).backend).to.deep.equal(redis);
+      expect(loadConfig({ REDIS_URL: 'redis://10.0.0.5:6379', WORKERS: '3' }).workers).to.equal(3);
     });
   });
 

@@ -10,7 +10,7 @@ const facts = {
   users: 0,
   clients: 0,
   alg: 'EdDSA',
-  backend: 'embedded (memory)',
+  backend: 'embedded (SQLite, /var/lib/notify/notify.db)',
 };
 
 describe('the start-up banner', () => {

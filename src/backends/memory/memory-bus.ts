@@ -42,7 +42,7 @@ interface TopicHistory {
 }
 
 /**
- * The embedded default bus: history and fan-out in this process. History is bounded three ways,
+ * The in-memory bus (`STORE=memory`): history and fan-out in this process, gone at a restart. History is bounded three ways,
  * each configurable: events per topic, event age, and topics (least recently published go first).
  * Whatever is dropped is remembered as a watermark, so a replay that would cross a gap answers
  * `reset` instead of silently skipping events.

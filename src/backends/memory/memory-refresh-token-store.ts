@@ -33,7 +33,7 @@ const RETIRED_TOKENS_KEPT = 200;
 
 const hash = (token: string) => createHash('sha256').update(token).digest('base64url');
 
-/** The embedded default: families in memory, lost on restart (users sign in again). */
+/** `STORE=memory`: families in memory, lost on restart (users sign in again). */
 export class MemoryRefreshTokenStore implements RefreshTokenStore {
   private readonly families = new Map<string, Family>();
   private readonly byHash = new Map<string, Family>();

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { LoginThrottle } from '../../../src/auth/login-throttle.js';
-import { memoryAttemptCounters } from '../../../src/backends/memory/memory-backend.js';
+import { singleProcessAttemptCounters } from '../../../src/backends/single-process.js';
 import { TooManyRequestsError } from '../../../src/errors.js';
 
 describe('LoginThrottle', () => {
@@ -9,7 +9,7 @@ describe('LoginThrottle', () => {
     maxPerAddress: 1000,
     maxPerAccount: 3,
     windowMs: 900_000,
-    counters: memoryAttemptCounters,
+    counters: singleProcessAttemptCounters,
   };
   const refused = async (promise: Promise<unknown>) => {
     try {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { MemoryPresence } from '../../../src/backends/memory/memory-presence.js';
+import { SingleProcessPresence } from '../../../src/backends/single-process-presence.js';
 import { PresenceHub, occupancyTracked, type PresenceSession } from '../../../src/presence/presence-hub.js';
 import { PresencePolicy } from '../../../src/presence/presence-policy.js';
 import type { PresenceStore } from '../../../src/presence/presence-store.js';
@@ -35,7 +35,7 @@ function session(subject: string, topics: string[], presenceTopics: string[] = [
 
 describe('PresenceHub (memory store, fake timers)', () => {
   let timers: FakeTimers;
-  let store: MemoryPresence;
+  let store: SingleProcessPresence;
   let webhooks: WebhookEvent[];
   let hub: PresenceHub;
   const kinds = () => webhooks.map((event) => ('subject' in event ? `${event.kind} ${event.subject}` : `${event.kind} ${event.topic}`));
@@ -67,7 +67,7 @@ describe('PresenceHub (memory store, fake timers)', () => {
 
   beforeEach(() => {
     timers = new FakeTimers();
-    store = new MemoryPresence({ clock: timers.clock, instance: 'test' });
+    store = new SingleProcessPresence({ clock: timers.clock, instance: 'test' });
     webhooks = [];
     hub = makeHub();
   });

@@ -1,4 +1,4 @@
-import { formatEventId } from '../../bus/event-id.js';
+import { formatEventId } from '../bus/event-id.js';
 import type {
   ConnectionPage,
   ConnectionRecord,
@@ -7,7 +7,7 @@ import type {
   PresenceChange,
   PresenceStore,
   TopicPage,
-} from '../../presence/presence-store.js';
+} from '../presence/presence-store.js';
 
 type ChangeBody = PresenceChange extends infer C ? (C extends PresenceChange ? Omit<C, 'at' | 'version' | 'local'> : never) : never;
 
@@ -24,7 +24,7 @@ function pageOf<V>(map: ReadonlyMap<string, V>, page: PageRequest): { keys: stri
  * members, its occupancy and its connections with it. Changes reach listeners in a microtask,
  * as they would from a shared store, never from inside the caller's stack.
  */
-export class MemoryPresence implements PresenceStore {
+export class SingleProcessPresence implements PresenceStore {
   readonly leasesOutliveProcess = false;
   /** topic -> subject -> since (epoch ms). */
   private readonly members_ = new Map<string, Map<string, number>>();
