@@ -7,6 +7,7 @@ import type { BusEvent } from '../../src/bus/event-bus.js';
 import { compareEventIds, parseEventId } from '../../src/bus/event-id.js';
 import type { PresenceChange, PresenceStore } from '../../src/presence/presence-store.js';
 import { parseSelector } from '../../src/topics/selector.js';
+import { backendDeps } from '../helpers/backend-deps.js';
 import { rejection } from '../helpers/errors.js';
 
 /** What a backend's test file hands the contract. */
@@ -75,15 +76,7 @@ export function backendContract(name: string, many: boolean, backends: () => Con
     let impl: ContractBackends;
     let opened: Backend[];
 
-    const deps = (overrides: Partial<BackendDeps> = {}): BackendDeps => ({
-      clock: Date.now,
-      instance: 'test-instance',
-      revocations: new RevocationList({ retentionMs: 60_000 }),
-      localStreams: { renewIfHeld: () => undefined },
-      onDispatch: () => undefined,
-      onError: () => undefined,
-      ...overrides,
-    });
+    const deps = backendDeps;
     const open = async (overrides: Partial<BackendDeps> = {}) => {
       const backend = await impl.open(deps(overrides));
       opened.push(backend);

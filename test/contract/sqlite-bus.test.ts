@@ -1,5 +1,6 @@
 import { openSqliteBackend } from '../../src/backends/sqlite/sqlite-backend.js';
-import { backendDeps, sqliteSettings, storeDir } from '../helpers/sqlite.js';
+import { backendDeps } from '../helpers/backend-deps.js';
+import { sqliteSettings, storeDir } from '../helpers/sqlite.js';
 import { eventBusContract } from './event-bus.contract.js';
 
 // The same contract as the memory and Redis buses, unchanged, on a store file in a fresh directory.

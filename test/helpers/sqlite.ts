@@ -1,8 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RevocationList } from '../../src/auth/revocations.js';
-import type { BackendDeps } from '../../src/backends/backend.js';
 import type { SqliteBackendSettings } from '../../src/backends/sqlite/sqlite-backend.js';
 import { loadConfig } from '../../src/config.js';
 
@@ -17,17 +15,4 @@ export function sqliteSettings(dir: string, env: Record<string, string> = {}): S
   const config = loadConfig({ DATA_DIR: dir, ...env });
   if (config.backend.kind !== 'sqlite') throw new Error('expected the SQLite backend');
   return { ...config, store: config.backend };
-}
-
-/** What a backend is given, with every part overridable. */
-export function backendDeps(overrides: Partial<BackendDeps> = {}): BackendDeps {
-  return {
-    clock: Date.now,
-    instance: 'test-instance',
-    revocations: new RevocationList({ retentionMs: 60_000 }),
-    localStreams: { renewIfHeld: () => undefined },
-    onDispatch: () => undefined,
-    onError: () => undefined,
-    ...overrides,
-  };
 }

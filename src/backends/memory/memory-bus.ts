@@ -2,7 +2,6 @@ import { ServiceUnavailableError } from '../../errors.js';
 import { anyMatches, type Selector } from '../../topics/selector.js';
 import { createBusEvent } from '../../bus/bus-event.js';
 import {
-  EARLIEST,
   type BusEvent,
   type EventBus,
   type EventSink,
@@ -11,9 +10,10 @@ import {
   type ReplayResult,
   type Subscription,
 } from '../../bus/event-bus.js';
-import { compareEventIds, EventIdGenerator, formatEventId, parseEventId, type EventIdParts } from '../../bus/event-id.js';
+import { compareEventIds, EventIdGenerator, type EventIdParts } from '../../bus/event-id.js';
 import { IdempotencyCache, publishFingerprint } from '../../bus/idempotency-cache.js';
 import { LocalFanout } from '../../bus/local-fanout.js';
+import { replayOrigin } from '../../bus/replay-origin.js';
 
 export interface MemoryBusOptions {
   /** Events kept per topic for Last-Event-ID replay. 0 keeps none. */
@@ -31,9 +31,6 @@ export interface MemoryBusOptions {
    */
   readonly onDispatch?: (delivered: number, elapsedMs: number) => void;
 }
-
-/** Older than every id: where `earliest` replays from. */
-const NOTHING_BEFORE: EventIdParts = { ms: 0, seq: 0 };
 
 interface TopicHistory {
   readonly events: BusEvent[];
@@ -95,15 +92,9 @@ export class MemoryBus implements EventBus {
   }
 
   async replay(selectors: readonly Selector[], since: string): Promise<ReplayResult> {
-    const headId = this.head === undefined ? undefined : formatEventId(this.head);
-    // `earliest` is everything retained: no watermark can make it a gap.
-    const earliest = since === EARLIEST;
-    const from = earliest ? NOTHING_BEFORE : parseEventId(since);
-    if (from === undefined || compareEventIds(from, this.head ?? this.start) > 0) {
-      return { kind: 'reset', reason: 'unknown_event_id', headId };
-    }
-    const exhausted: ReplayResult = { kind: 'reset', reason: 'history_exhausted', headId };
-    if (!earliest && compareEventIds(from, this.start) < 0) return exhausted;
+    const origin = replayOrigin(since, this.head, this.start);
+    if (origin.kind === 'reset') return origin.result;
+    const { from, earliest, exhausted } = origin;
     if (!earliest && this.evictedThrough !== undefined && compareEventIds(from, this.evictedThrough) < 0) return exhausted;
 
     const now = this.clock();

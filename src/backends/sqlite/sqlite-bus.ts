@@ -4,7 +4,6 @@ import { ConflictError, ServiceUnavailableError } from '../../errors.js';
 import { anyMatches, type Selector } from '../../topics/selector.js';
 import { createBusEvent } from '../../bus/bus-event.js';
 import {
-  EARLIEST,
   type BusEvent,
   type EventBus,
   type EventSink,
@@ -13,9 +12,10 @@ import {
   type ReplayResult,
   type Subscription,
 } from '../../bus/event-bus.js';
-import { compareEventIds, formatEventId, parseEventId, type EventIdParts } from '../../bus/event-id.js';
+import { compareEventIds, type EventIdParts } from '../../bus/event-id.js';
 import { publishFingerprint } from '../../bus/idempotency-cache.js';
 import { LocalFanout } from '../../bus/local-fanout.js';
+import { replayOrigin } from '../../bus/replay-origin.js';
 import type { WriterConnection } from './writer-connection.js';
 
 export interface SqliteBusOptions {
@@ -51,8 +51,6 @@ interface Watermark {
   readonly trimmed_seq: number | null;
 }
 
-/** Older than every id: where `earliest` replays from. */
-const NOTHING_BEFORE: EventIdParts = { ms: 0, seq: 0 };
 /** Past this many matching topics a replay reads the events in order and filters them, rather than each topic's list. */
 const BROAD_REPLAY_TOPICS = 64;
 /** Events read per step of a replay; the event loop gets a turn between steps. */
@@ -129,15 +127,9 @@ export class SqliteBus implements EventBus {
   }
 
   async replay(selectors: readonly Selector[], since: string): Promise<ReplayResult> {
-    // `earliest` is everything retained: no watermark can make it a gap.
-    const earliest = since === EARLIEST;
-    const from = earliest ? NOTHING_BEFORE : parseEventId(since);
-    const headId = this.head === undefined ? undefined : formatEventId(this.head);
-    if (from === undefined || compareEventIds(from, this.head ?? this.start) > 0) {
-      return { kind: 'reset', reason: 'unknown_event_id', headId };
-    }
-    const exhausted: ReplayResult = { kind: 'reset', reason: 'history_exhausted', headId };
-    if (!earliest && compareEventIds(from, this.start) < 0) return exhausted;
+    const origin = replayOrigin(since, this.head, this.start);
+    if (origin.kind === 'reset') return origin.result;
+    const { from, earliest, exhausted } = origin;
 
     const cutoff = this.clock() - this.options.historyTtlMs;
     const topics = this.matchingTopics(selectors);

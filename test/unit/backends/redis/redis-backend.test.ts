@@ -1,20 +1,12 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { RevocationList } from '../../../../src/auth/revocations.js';
-import type { BackendDeps } from '../../../../src/backends/backend.js';
 import { openRedisBackend, type RedisBackendSettings } from '../../../../src/backends/redis/redis-backend.js';
 import { loadConfig } from '../../../../src/config.js';
+import { backendDeps } from '../../../helpers/backend-deps.js';
 import { rejection } from '../../../helpers/errors.js';
 import { deleteKeys, OwnRedis, TEST_REDIS_URL, uniquePrefix } from '../../../helpers/redis.js';
 
-const deps = (): BackendDeps => ({
-  clock: Date.now,
-  instance: 'test-instance',
-  revocations: new RevocationList({ retentionMs: 60_000 }),
-  localStreams: { renewIfHeld: () => undefined },
-  onDispatch: () => undefined,
-  onError: () => undefined,
-});
+const deps = () => backendDeps();
 
 function settings(url: string, keyPrefix: string): RedisBackendSettings {
   const config = loadConfig({ REDIS_URL: url, REDIS_KEY_PREFIX: keyPrefix });

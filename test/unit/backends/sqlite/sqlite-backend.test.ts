@@ -11,7 +11,8 @@ import { formatEventId, parseEventId, compareEventIds } from '../../../../src/bu
 import { ConfigError } from '../../../../src/config.js';
 import { parseSelector } from '../../../../src/topics/selector.js';
 import { rejection } from '../../../helpers/errors.js';
-import { backendDeps, sqliteSettings, storeDir } from '../../../helpers/sqlite.js';
+import { backendDeps } from '../../../helpers/backend-deps.js';
+import { sqliteSettings, storeDir } from '../../../helpers/sqlite.js';
 
 /** The same SSE frames, byte for byte, one per topic. */
 const sameFrames = (a: BusEvent, b: BusEvent) =>

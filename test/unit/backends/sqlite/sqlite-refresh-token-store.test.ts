@@ -7,7 +7,8 @@ import { SqliteRefreshTokenStore } from '../../../../src/backends/sqlite/sqlite-
 import { WriterConnection } from '../../../../src/backends/sqlite/writer-connection.js';
 import { openStoreFile, type StoreFile } from '../../../../src/backends/sqlite/store-file.js';
 import { refreshTokenStoreContract } from '../../../contract/refresh-token-store.contract.js';
-import { backendDeps, sqliteSettings, storeDir } from '../../../helpers/sqlite.js';
+import { backendDeps } from '../../../helpers/backend-deps.js';
+import { sqliteSettings, storeDir } from '../../../helpers/sqlite.js';
 
 const LIMITS = { historySize: 100, maxTopics: 100, maxBytes: 1 << 20, idempotencyMaxKeys: 100, maxTickets: 100 };
 
