@@ -45,6 +45,13 @@ serve_and_stop() {
   kill -TERM -- "-$server_pid"
   local code=0
   wait "$server_pid" || code=$?
+  # npm can exit on the signal before its child, the server, has written its last (batched) log
+  # lines: wait for the whole process group to be gone before reading the log.
+  local group_deadline=$((SECONDS + 15))
+  while kill -0 -- "-$server_pid" 2>/dev/null; do
+    [ $SECONDS -lt $group_deadline ] || fail "the server's processes still run 15 s after SIGTERM"
+    sleep 0.1
+  done
   server_pid=''
   case " $codes " in *" $code "*) ;; *) fail "exit code $code after SIGTERM (expected $codes)" ;; esac
   grep -q '"msg":"shutting down"' "$work/server.log" || fail "no 'shutting down' in the log"
