@@ -104,15 +104,3 @@ CREATE TABLE tickets (
 CREATE INDEX tickets_by_expiry ON tickets (expires_at);
 `;
 
-/** The tables a store must have; a file that has `application_id` but lacks one is damaged. */
-export const REQUIRED_TABLES = [
-  'state',
-  'events',
-  'topics',
-  'topic_events',
-  'idempotency',
-  'families',
-  'family_tokens',
-  'revocations',
-  'tickets',
-];

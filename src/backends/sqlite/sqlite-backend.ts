@@ -1,4 +1,4 @@
-import type { Config } from '../../config.js';
+import { ConfigError, type Config } from '../../config.js';
 import { Lifecycle } from '../../lifecycle.js';
 import type { Backend, BackendDeps } from '../backend.js';
 import { noOtherInstance, singleProcessAttemptCounters, SingleProcessStreamSlots } from '../single-process.js';
@@ -23,6 +23,15 @@ export type SqliteBackendSettings = Pick<Config, 'history' | 'refreshToken'> & {
 const MAX_TICKETS = 100_000;
 /** Longest wait for the writer to finish what it was given and close. */
 const CLOSE_TIMEOUT_MS = 5000;
+
+/** The writer of the store file; a file the writer thread cannot open stops the server at start, naming it (exit 78). */
+async function openWriter(...args: Parameters<typeof WriterConnection.open>): Promise<WriterConnection> {
+  try {
+    return await WriterConnection.open(...args);
+  } catch (error) {
+    throw new ConfigError('DATA_DIR', `${args[0]} cannot be opened for writing (${(error as Error).message})`);
+  }
+}
 
 /**
  * The persistent default (`STORE=sqlite`): one process, with what a restart must not forget in
@@ -50,7 +59,7 @@ export async function openSqliteBackend(settings: SqliteBackendSettings, deps: B
     const writer = await lifecycle.open(
       'store writer',
       () =>
-        WriterConnection.open(
+        openWriter(
           store.file,
           {
             fsync: settings.store.fsync,

@@ -1,7 +1,8 @@
-import { closeSync, lstatSync, openSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../../config.js';
-import { APPLICATION_ID, REQUIRED_TABLES, SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';
+import { APPLICATION_ID, SCHEMA_SQL, SCHEMA_VERSION } from './schema.js';
 
 /** The store file, checked and open for reading in the server's thread. */
 export interface StoreFile {
@@ -35,7 +36,7 @@ export function openStoreFile(file: string, now: number): StoreFile {
     const detail = cause === undefined ? '' : ` (${describe(cause)})`;
     throw new ConfigError('DATA_DIR', `${file} ${problem}${detail}${hint}`);
   };
-  const unusable = '; move it aside to start with an empty store, or restore it from a backup';
+  const unusable = `; move it aside with ${path.basename(file)}-wal and ${path.basename(file)}-shm to start with an empty store, or restore it from a backup`;
   /** A read that failed: damaged, not a database at all, or not readable. */
   const unreadable = (error: unknown): never => {
     const code = (error as { code?: string }).code ?? '';
@@ -51,6 +52,18 @@ export function openStoreFile(file: string, now: number): StoreFile {
     const kind = kindOf(file, fail);
     if (kind === 'other') fail('is not a regular file');
     if (kind === 'missing') {
+      // A -wal without its database holds the last writes of a store that was moved or deleted; a
+      // new file would take them in as its own (SQLite replays the WAL it finds beside a file).
+      // Refused rather than moved aside: putting the database back next to it loses nothing.
+      for (const leftover of [`${file}-wal`, `${file}-shm`]) {
+        if (existsSync(leftover)) {
+          fail(
+            `is missing, but ${leftover} is there: it belongs to a store that was moved or deleted`,
+            undefined,
+            `; put ${path.basename(file)} back beside it, or move ${path.basename(file)}-wal and ${path.basename(file)}-shm aside too to start with an empty store`,
+          );
+        }
+      }
       createStore(file, now, fail);
       created = true;
     }
@@ -84,10 +97,8 @@ export function openStoreFile(file: string, now: number): StoreFile {
     try {
       const problems = (db.pragma('quick_check') as Array<{ quick_check: string }>).map((row) => row.quick_check);
       if (problems.length !== 1 || problems[0] !== 'ok') fail(`is damaged (${problems.slice(0, 3).join('; ')})`, undefined, unusable);
-      const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as Array<{ name: string }>;
-      const present = new Set(tables.map((row) => row.name));
-      const missing = REQUIRED_TABLES.filter((table) => !present.has(table));
-      if (missing.length > 0) fail(`is damaged (missing tables: ${missing.join(', ')})`, undefined, unusable);
+      const unlike = differencesFromSchema(db);
+      if (unlike.length > 0) fail(`is damaged (${unlike.slice(0, 3).join('; ')})`, undefined, unusable);
       if ((db.prepare('SELECT count(*) AS n FROM state').get() as { n: number }).n !== 1)
         fail('is damaged (no state row)', undefined, unusable);
     } catch (error) {
@@ -144,11 +155,57 @@ function holdLock(lockFile: string, fail: (problem: string, cause?: unknown, hin
   }
 }
 
+/** Table name -> its column names, and the index names, of a database (SQLite's own objects aside). */
+function shapeOf(db: Database.Database): { tables: Map<string, string[]>; indexes: Set<string> } {
+  const objects = db
+    .prepare("SELECT type, name FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'")
+    .all() as Array<{
+    type: string;
+    name: string;
+  }>;
+  const tables = new Map<string, string[]>();
+  const indexes = new Set<string>();
+  for (const { type, name } of objects) {
+    if (type === 'index') indexes.add(name);
+    else
+      tables.set(
+        name,
+        (db.pragma(`table_info(${JSON.stringify(name)})`) as Array<{ name: string }>).map((column) => column.name),
+      );
+  }
+  return { tables, indexes };
+}
+
+let expectedShape: ReturnType<typeof shapeOf> | undefined;
+
+/**
+ * What a store with our `application_id` and schema version lacks of the schema this release
+ * reads and writes (a table, a column, an index): its statements would fail on first use, so it
+ * is refused at start. The expected shape is the schema itself, built once in memory.
+ */
+function differencesFromSchema(db: Database.Database): string[] {
+  if (expectedShape === undefined) {
+    const model = new Database(':memory:');
+    model.exec(SCHEMA_SQL);
+    expectedShape = shapeOf(model);
+    model.close();
+  }
+  const found = shapeOf(db);
+  const differences: string[] = [];
+  for (const [table, columns] of expectedShape.tables) {
+    const present = found.tables.get(table);
+    if (present === undefined) differences.push(`missing table ${table}`);
+    else for (const column of columns.filter((name) => !present.includes(name))) differences.push(`missing column ${table}.${column}`);
+  }
+  for (const index of expectedShape.indexes) if (!found.indexes.has(index)) differences.push(`missing index ${index}`);
+  return differences;
+}
+
 /** Builds a new store under a temporary name, then renames it into place. */
 function createStore(file: string, now: number, fail: (problem: string, cause?: unknown) => never): void {
   const temporary = `${file}.new`;
-  for (const leftover of [temporary, `${temporary}-wal`, `${temporary}-shm`, `${temporary}-journal`]) rmSync(leftover, { force: true });
   try {
+    for (const leftover of [temporary, `${temporary}-wal`, `${temporary}-shm`, `${temporary}-journal`]) rmSync(leftover, { force: true });
     // 0600 before the first byte, as every file in DATA_DIR: SQLite gives the WAL the file's mode.
     createPrivate(temporary);
     const db = new Database(temporary);

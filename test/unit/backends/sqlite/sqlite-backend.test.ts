@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RevocationList } from '../../../../src/auth/revocations.js';
@@ -335,6 +335,37 @@ describe('the SQLite backend (STORE=sqlite)', () => {
       writeFileSync(file(), bytes);
       truncateSync(file(), Math.floor(bytes.length / 2));
       await refused(/is damaged/);
+    });
+
+    it('a store whose tables lack what this release reads (a column, an index)', async () => {
+      await (await open()).close();
+      opened.length = 0;
+      const db = new Database(file());
+      db.exec('ALTER TABLE events DROP COLUMN bytes; DROP INDEX tickets_by_expiry');
+      db.close();
+      await refused(/is damaged \(missing column events\.bytes; missing index tickets_by_expiry\)/);
+    });
+
+    it('a -wal left without its database (the database moved aside after a crash): refused, and an empty store once it is moved too', async () => {
+      const backend = await open();
+      for (let i = 0; i < 50; i++) await publish(backend, ['t/1']);
+      // What kill -9 leaves: the WAL still holds the last commits (a clean close checkpoints it away).
+      const wal = readFileSync(`${file()}-wal`);
+      expect(wal.length).to.be.greaterThan(0);
+      await backend.close();
+      opened.length = 0;
+      renameSync(file(), `${file()}.aside`);
+      writeFileSync(`${file()}-wal`, wal);
+      await refused(/is missing, but .*notify\.db-wal is there: it belongs to a store that was moved or deleted; put notify\.db back/);
+      expect(existsSync(file())).to.equal(false);
+      renameSync(`${file()}-wal`, `${file()}-wal.aside`);
+      const fresh = await open();
+      expect(idsOf(await fresh.bus.replay(all, 'earliest'))).to.deep.equal([]);
+    });
+
+    it('a directory where the new store is built', async () => {
+      mkdirSync(`${file()}.new`);
+      await refused(/cannot be created/);
     });
 
     it('a directory where the file should be', async () => {
