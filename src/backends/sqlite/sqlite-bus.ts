@@ -77,6 +77,8 @@ export class SqliteBus implements EventBus {
   /** Ids at or before this were issued before the store existed: it cannot replay them. */
   private readonly start: EventIdParts;
   private head: EventIdParts | undefined;
+  /** A write failed: the writer may have committed events whose answers never came (see `dispatchStored`). */
+  private mayHoldUndispatched = false;
   private closed = false;
   private readonly q: ReturnType<typeof prepare>;
 
@@ -93,28 +95,39 @@ export class SqliteBus implements EventBus {
     if (this.closed) throw new ServiceUnavailableError('shutting_down', 'The server is shutting down.');
     const started = performance.now();
     const now = this.clock();
-    const result = await this.options.writer.call('publish', {
-      now,
-      topics: request.topics,
-      type: request.type,
-      data: request.data,
-      idempotency:
-        request.idempotencyKey === undefined
-          ? undefined
-          : {
-              key: createHash('sha256').update(`${request.publisher}\u0000${request.idempotencyKey}`).digest('base64url'),
-              fingerprint: publishFingerprint(request),
-              expiresAt: now + this.options.idempotencyTtlMs,
-            },
-    });
+    let result;
+    try {
+      result = await this.options.writer.call('publish', {
+        now,
+        topics: request.topics,
+        type: request.type,
+        data: request.data,
+        idempotency:
+          request.idempotencyKey === undefined
+            ? undefined
+            : {
+                key: createHash('sha256').update(`${request.publisher}\u0000${request.idempotencyKey}`).digest('base64url'),
+                fingerprint: publishFingerprint(request),
+                expiresAt: now + this.options.idempotencyTtlMs,
+              },
+      });
+    } catch (error) {
+      // A writer thread that died after a commit and before its answer leaves events stored that
+      // no subscriber was given: the next answer hands them out first.
+      this.mayHoldUndispatched = true;
+      throw error;
+    }
     if (result.kind === 'conflict') {
       throw new ConflictError('idempotency_key_reused', 'This idempotency key was already used for a different event.');
     }
     if (result.kind === 'duplicate') {
       const { ms, seq, topics, type, data, publishedAt } = result.event;
+      // The retry of a publish whose answer was lost with the writer: its event may never have gone out.
+      if (this.mayHoldUndispatched) this.dispatchStored({ ms, seq }, true);
       return { event: createBusEvent({ idParts: { ms, seq }, topics, type, data, publishedAt }), duplicate: true };
     }
     const idParts = { ms: result.ms, seq: result.seq };
+    if (this.mayHoldUndispatched) this.mayHoldUndispatched = !this.dispatchStored(idParts, false);
     const event = createBusEvent({ idParts, topics: request.topics, type: request.type, data: request.data, publishedAt: now });
     if (this.head === undefined || compareEventIds(idParts, this.head) > 0) this.head = idParts;
     const delivered = this.fanout.dispatch(event);
@@ -133,20 +146,31 @@ export class SqliteBus implements EventBus {
 
     const cutoff = this.clock() - this.options.historyTtlMs;
     const topics = this.matchingTopics(selectors);
-    const after = (this.q.lastAtOrBefore.get(from.ms, from.seq) as { n: number } | undefined)?.n ?? 0;
-    const broad = topics.length > BROAD_REPLAY_TOPICS;
     const topicIds = JSON.stringify(topics.map((topic) => topic.id));
-    let ns: number[] = [];
-    if (broad) ns = this.q.eventsAfter.pluck().all(after) as number[];
-    else if (topics.length > 0) ns = this.q.topicEventsAfter.pluck().all(topicIds, after) as number[];
+    // A replay that already crosses a watermark is answered before a long history is read for nothing.
+    const trimmedBefore = this.newestTrimmed(topicIds);
+    if (!earliest && trimmedBefore !== undefined && compareEventIds(from, trimmedBefore) < 0) return exhausted;
 
+    const broad = topics.length > BROAD_REPLAY_TOPICS;
+    // What was stored when the replay began; what follows reaches the stream live.
+    const through = (this.q.lastN.get() as { last_n: number }).last_n;
+    const after = (this.q.lastAtOrBefore.get(from.ms, from.seq) as { n: number } | undefined)?.n ?? 0;
+    // A broad replay walks the events in pages by n; a narrow one lists its topics' events at once
+    // (at most BROAD_REPLAY_TOPICS x HISTORY_SIZE numbers: an index range per topic, then one sort).
+    const listed = broad || topics.length === 0 ? [] : (this.q.topicEventsAfter.pluck().all(topicIds, after, through) as number[]);
+    let cursor = after;
     const events: BusEvent[] = [];
-    for (let i = 0; i < ns.length; i += REPLAY_STEP) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      for (const row of this.q.eventsByN.all(JSON.stringify(ns.slice(i, i + REPLAY_STEP))) as StoredRow[]) {
+    for (let step = 0; ; step++) {
+      if (step > 0) await new Promise((resolve) => setImmediate(resolve));
+      const ns = broad
+        ? (this.q.eventsAfter.pluck().all(cursor, through, REPLAY_STEP) as number[])
+        : listed.slice(step * REPLAY_STEP, (step + 1) * REPLAY_STEP);
+      if (ns.length === 0) break;
+      cursor = ns.at(-1)!;
+      for (const row of this.q.eventsByN.all(JSON.stringify(ns)) as StoredRow[]) {
         const eventTopics = JSON.parse(row.topics) as string[];
         if (broad && !eventTopics.some((topic) => anyMatches(selectors, topic))) continue;
-        // Past its TTL, not yet swept: as good as trimmed.
+        // Past its TTL, not yet swept: as good as trimmed (and for `earliest`, no longer retained).
         if (row.published_at <= cutoff) {
           if (earliest) continue;
           return exhausted;
@@ -163,17 +187,15 @@ export class SqliteBus implements EventBus {
       }
     }
 
-    if (earliest) return { kind: 'events', events };
-    // Watermarks only move forward, so reading them after the events is enough: a trim that
-    // removed an event not yet read has moved one past `from`.
-    const evicted = this.q.evicted.get() as { evicted_ms: number | null; evicted_seq: number | null };
-    if (evicted.evicted_ms !== null && compareEventIds(from, { ms: evicted.evicted_ms, seq: evicted.evicted_seq! }) < 0) return exhausted;
-    if (topics.length > 0) {
-      for (const mark of this.q.watermarks.all(topicIds) as Watermark[]) {
-        if (mark.trimmed_ms !== null && compareEventIds(from, { ms: mark.trimmed_ms, seq: mark.trimmed_seq! }) < 0) return exhausted;
-      }
-    }
-    return { kind: 'events', events };
+    // The writer trims in its own thread while this replay reads in steps. Watermarks only move
+    // forward, so reading them again after the events tells whether an event not yet read went.
+    const trimmedAfter = this.newestTrimmed(topicIds);
+    if (trimmedAfter === undefined) return { kind: 'events', events };
+    if (!earliest) return compareEventIds(from, trimmedAfter) < 0 ? exhausted : { kind: 'events', events };
+    // `earliest` never resets: if trimming ran meanwhile, keep only what follows the newest event
+    // it may have removed, so what was read before a removed event is no hole's other side.
+    if (trimmedBefore !== undefined && compareEventIds(trimmedAfter, trimmedBefore) === 0) return { kind: 'events', events };
+    return { kind: 'events', events: events.filter((event) => compareEventIds(event.idParts, trimmedAfter) > 0) };
   }
 
   async close(): Promise<void> {
@@ -192,6 +214,49 @@ export class SqliteBus implements EventBus {
       const { more } = await this.options.writer.call('sweepHistory', { now, cutoff: now - this.options.historyTtlMs, limit: SWEEP_STEP });
       if (!more) return;
     }
+  }
+
+  /** The newest id trimmed from any of these topics, or of any topic evicted whole. */
+  private newestTrimmed(topicIds: string): EventIdParts | undefined {
+    let newest: EventIdParts | undefined;
+    const consider = (ms: number | null, seq: number | null) => {
+      if (ms === null || seq === null) return;
+      if (newest === undefined || compareEventIds({ ms, seq }, newest) > 0) newest = { ms, seq };
+    };
+    const evicted = this.q.evicted.get() as { evicted_ms: number | null; evicted_seq: number | null };
+    consider(evicted.evicted_ms, evicted.evicted_seq);
+    for (const mark of this.q.watermarks.all(topicIds) as Watermark[]) consider(mark.trimmed_ms, mark.trimmed_seq);
+    return newest;
+  }
+
+  /**
+   * Fans out, in order, the events stored after the newest one this bus handed out and before
+   * `limit` (or up to it, `inclusive`): those a writer thread committed before it died and never
+   * answered. Read from the file, which holds every commit.
+   * @returns false when the file could not be read (it is tried again with the next answer).
+   */
+  private dispatchStored(limit: EventIdParts, inclusive: boolean): boolean {
+    const after = this.head ?? this.start;
+    let rows: StoredRow[];
+    try {
+      rows = this.q.storedBetween.all(after.ms, after.seq, limit.ms, limit.seq) as StoredRow[];
+    } catch {
+      return false;
+    }
+    for (const row of rows) {
+      const idParts = { ms: row.ms, seq: row.seq };
+      if (!inclusive && compareEventIds(idParts, limit) === 0) continue;
+      const event = createBusEvent({
+        idParts,
+        topics: JSON.parse(row.topics) as string[],
+        type: row.type,
+        data: row.data,
+        publishedAt: row.published_at,
+      });
+      this.head = idParts;
+      this.fanout.dispatch(event);
+    }
+    return true;
   }
 
   /** The topics with history that any selector matches: exact names by the index, wildcards by their literal prefix. */
@@ -230,8 +295,14 @@ function prepare(db: Database) {
     allTopics: s('SELECT id, name FROM topics'),
     watermarks: s('SELECT trimmed_ms, trimmed_seq FROM topics WHERE id IN (SELECT value FROM json_each(?))'),
     lastAtOrBefore: s('SELECT n FROM events WHERE (ms, seq) <= (?, ?) ORDER BY ms DESC, seq DESC LIMIT 1'),
-    eventsAfter: s('SELECT n FROM events WHERE n > ? ORDER BY n'),
-    topicEventsAfter: s('SELECT DISTINCT n FROM topic_events WHERE topic_id IN (SELECT value FROM json_each(?)) AND n > ? ORDER BY n'),
+    lastN: s('SELECT last_n FROM state'),
+    eventsAfter: s('SELECT n FROM events WHERE n > ? AND n <= ? ORDER BY n LIMIT ?'),
+    topicEventsAfter: s(
+      'SELECT DISTINCT n FROM topic_events WHERE topic_id IN (SELECT value FROM json_each(?)) AND n > ? AND n <= ? ORDER BY n',
+    ),
+    storedBetween: s(
+      'SELECT n, ms, seq, published_at, type, data, topics FROM events WHERE (ms, seq) > (?, ?) AND (ms, seq) <= (?, ?) ORDER BY ms, seq',
+    ),
     eventsByN: s('SELECT n, ms, seq, published_at, type, data, topics FROM events WHERE n IN (SELECT value FROM json_each(?)) ORDER BY n'),
   };
 }
