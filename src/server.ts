@@ -11,6 +11,7 @@ import { openFileUserStore } from './auth/open-user-store.js';
 import { createPasswordVerifier } from './auth/password.js';
 import { RevocationList } from './auth/revocations.js';
 import { loadOrCreateSigningKey } from './auth/signing-key.js';
+import { withSubjectRevocationRetry } from './auth/subject-revocation-retry.js';
 import { createTokenService, type SigningMaterial, type TokenService } from './auth/token-service.js';
 import { withVerifiedTokenCache } from './auth/verified-token-cache.js';
 import type { UserStore } from './auth/user-store.js';
@@ -50,7 +51,7 @@ import { systemTimers } from './webhooks/webhook-timers.js';
 
 const SPEC_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi.yaml');
 
-/** How often history and refresh-token families are swept of expired entries. */
+/** How often history and refresh-token families are swept of expired entries, and failed subject revocations retried. */
 const MAINTENANCE_INTERVAL_MS = 30_000;
 /** Longest wait for any one part to close (the listeners wait for the shutdown grace on top). */
 const CLOSE_TIMEOUT_MS = 5000;
@@ -68,6 +69,11 @@ export interface NotifyServer {
   readonly metrics: ServerMetrics;
   /** The address of the separate metrics listener (`METRICS=listen`), once listening. */
   metricsAddress(): AddressInfo | undefined;
+  /**
+   * One round of the maintenance the server runs every `MAINTENANCE_INTERVAL_MS`: the backend's
+   * sweep and the retry of subject revocations the refresh-token store failed. Never rejects.
+   */
+  maintain(): Promise<void>;
   /** Every route the server answers, as `{ method, path }` with OpenAPI-style `{param}` paths. */
   readonly routes: ReadonlyArray<{ method: string; path: string }>;
   /** Starts listening; resolves with the bound address. A listen that fails closes the server. */
@@ -192,6 +198,16 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
         }),
       (opened) => opened.close(),
     );
+    // A subject revocation of refresh tokens that fails (a full disk, a Redis outage) is retried on the
+    // maintenance timer, and the subject's refreshes are refused until it succeeds.
+    const refreshTokens = withSubjectRevocationRetry(backend.refreshTokens, {
+      onFailure: (subject, error) =>
+        logger.warn(
+          { sub: subject, err: { message: (error as Error).message, code: (error as { code?: string }).code } },
+          'refresh-token revocation failed: refusing its refreshes, retrying',
+        ),
+      onRevoked: (subject) => logger.info({ sub: subject }, 'refresh-token revocation retried: done'),
+    });
     const users = await lifecycle.open(
       'user store',
       () => openFileUserStore({ file: config.usersFile, onError: (error) => logger.warn({ err: error }, 'user store reload failed') }),
@@ -203,7 +219,8 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       'account watch',
       users.watch((change) => {
         logger.info({ sub: change.name, reason: change.reason }, 'account changed: revoking its tokens');
-        if (change.reason !== 'roles_changed') void backend.refreshTokens.revokeSubject(change.name).catch(() => undefined);
+        // A failure is logged and retried by `refreshTokens`; the access tokens are refused either way.
+        if (change.reason !== 'roles_changed') void refreshTokens.revokeSubject(change.name).catch(() => undefined);
         revocations.revokeSubject(change.name, change.reason);
       }),
     );
@@ -212,7 +229,10 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       () => new DeadlineWheel({ clock }),
       (opened) => opened.stop(),
     );
-    const maintenance = setInterval(() => void backend.sweep().catch(() => undefined), MAINTENANCE_INTERVAL_MS);
+    const maintain = async () => {
+      await Promise.all([backend.sweep().catch(() => undefined), refreshTokens.retryPending()]);
+    };
+    const maintenance = setInterval(() => void maintain(), MAINTENANCE_INTERVAL_MS);
     maintenance.unref();
     lifecycle.onClose('maintenance timer', () => clearInterval(maintenance));
 
@@ -278,7 +298,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
         users,
         passwords: createPasswordVerifier({ logN: config.scryptLogN }),
         tokens,
-        refreshTokens: backend.refreshTokens,
+        refreshTokens,
         revocations,
         throttle: new LoginThrottle({ ...config.login, counters: backend.attemptCounters }),
         roles: config.roles,
@@ -294,7 +314,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
         roles: config.roles,
         authenticate,
         revocations,
-        refreshTokens: backend.refreshTokens,
+        refreshTokens,
         scryptLogN: config.scryptLogN,
         maxBodyBytes: config.limits.maxBodyBytes,
       }),
@@ -345,6 +365,7 @@ export async function createNotifyServer(config: Config, deps: { logger: Logger;
       registry,
       revocations,
       metrics,
+      maintain,
       metricsAddress: () => (metricsListener?.listening ? (metricsListener.address() as AddressInfo) : undefined),
       routes,
       async listen() {

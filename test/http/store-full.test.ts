@@ -2,9 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { expect } from 'chai';
+import { hashPassword } from '../../src/auth/password.js';
 import type { Config } from '../../src/config.js';
-import { openStream, postJson, startServer, type TestServer } from '../helpers/server.js';
+import { createLogger } from '../../src/logger.js';
+import { openStream, postJson, startServer, TEST_LOG_N, type TestServer } from '../helpers/server.js';
 
 /** Mounts a tmpfs of `size` at `dir`; false where mounting is not permitted (not root, or in a container without it). */
 function mountTmpfs(dir: string, size: string): boolean {
@@ -82,5 +85,98 @@ describe('the default store on a full disk (issue 14)', function () {
     const again = await postJson(`${t.url}/events`, { topics: ['public/after'], data }, token);
     expect(again.status).to.equal(201);
     expect((await fetch(`${t.url}/readyz`)).status).to.equal(200);
+  });
+});
+
+/**
+ * A password change while the store cannot write: the revocation of the old password's refresh
+ * tokens fails, and must not be forgotten. SQLite's `max_page_count` fills the store; a publish
+ * that does not fit, made in the same turn as the revocation, shares its commit, so the revocation
+ * fails with it exactly as it would on a full disk.
+ */
+describe('a subject revocation the full store refused (issue 14)', function () {
+  this.timeout(60_000);
+  let t: TestServer | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it('refuses the old refresh token while the revocation is pending, retries it on the maintenance tick, and then refreshes new sign-ins again', async () => {
+    const lines: Array<{ msg: string; sub?: string; err?: { code?: string } }> = [];
+    const woken = new Set<() => void>();
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n')) if (line !== '') lines.push(JSON.parse(line) as (typeof lines)[number]);
+        for (const wake of woken) wake();
+        done();
+      },
+    });
+    /** Resolves with the first log line (from the start) with message `msg`, naming `sub`. */
+    const logged = (msg: string, sub: string) =>
+      new Promise<(typeof lines)[number]>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no log line "${msg}" for ${sub}: ${JSON.stringify(lines)}`)), 10_000);
+        const wake = () => {
+          const line = lines.find((entry) => entry.msg === msg && entry.sub === sub);
+          if (line === undefined) return;
+          clearTimeout(timer);
+          woken.delete(wake);
+          resolve(line);
+        };
+        woken.add(wake);
+        wake();
+      });
+    const capped = (config: Config): Config => {
+      const backend = { ...config.backend, maxPageCount: 128 }; // 512 KiB, read by the SQLite backend (SqliteBackendSettings)
+      return { ...config, backend };
+    };
+    t = await startServer({ STORE: 'sqlite', MAX_DATA_BYTES: '16384' }, capped, { logger: createLogger('info', sink) });
+    const server = t.server;
+    const refresh = (token: string) =>
+      fetch(`${t!.url}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token }),
+      });
+    await t.addAccount('alice', ['user']);
+    const stolen = await t.login('alice');
+
+    const big = { topics: ['public/filler'], type: 'message', data: JSON.stringify('x'.repeat(8000)), publisher: 'test' };
+    const fill = async () => {
+      for (let i = 0; i < 1000; i++) {
+        const refusal = await server.bus.publish({ ...big, topics: [`public/t${i}`] }).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        if (refusal !== undefined) return refusal;
+      }
+      return undefined;
+    };
+    expect(await fill(), 'the store never filled').to.include({ code: 'storage_unavailable' });
+
+    // The account watch revokes in the same turn as this listener, which is told after it.
+    let failedPublish: Promise<unknown> | undefined;
+    const unwatch = server.users.watch((change) => {
+      if (change.name === 'alice') failedPublish ??= server.bus.publish(big).catch((error: unknown) => error);
+    });
+    await server.users.setPasswordHash('alice', await hashPassword('a brand new passphrase', { logN: TEST_LOG_N }));
+    unwatch();
+    expect(await failedPublish).to.include({ code: 'storage_unavailable' });
+    const warning = await logged('refresh-token revocation failed: refusing its refreshes, retrying', 'alice');
+    expect(warning.err?.code).to.equal('storage_unavailable');
+
+    // The store would rotate the token (a rotation fits in the pages it has): the pending revocation refuses it.
+    const refused = await refresh(stolen.refresh_token);
+    expect(refused.status).to.equal(400);
+    expect(((await refused.json()) as { error: string }).error).to.equal('invalid_grant');
+
+    await server.maintain();
+    await logged('refresh-token revocation retried: done', 'alice');
+    const again = await t.login('alice', 'a brand new passphrase');
+    const renewed = await refresh(again.refresh_token);
+    expect(renewed.status).to.equal(200);
+    expect(lines.filter((entry) => entry.msg.startsWith('refresh-token revocation failed'))).to.have.length(1);
+    // No log line carries a refresh token.
+    expect(JSON.stringify(lines)).to.not.include(stolen.refresh_token);
   });
 });
