@@ -103,4 +103,3 @@ CREATE TABLE tickets (
 ) WITHOUT ROWID;
 CREATE INDEX tickets_by_expiry ON tickets (expires_at);
 `;
-
