@@ -48,7 +48,8 @@ export class MemoryBus implements EventBus {
   private readonly fanout = new LocalFanout();
   private readonly topics = new Map<string, TopicHistory>();
   private readonly ids: EventIdGenerator;
-  private readonly idempotency: IdempotencyCache<BusEvent>;
+  /** Each key's event id and time only: a publisher sending a fresh key each time keeps no copies of events alive. */
+  private readonly idempotency: IdempotencyCache<{ readonly idParts: EventIdParts; readonly publishedAt: number }>;
   private readonly clock: () => number;
   /** Ids at or before this were issued by an earlier process (or none): this bus cannot replay them. */
   private readonly start: EventIdParts;
@@ -74,14 +75,19 @@ export class MemoryBus implements EventBus {
     const fingerprint = request.idempotencyKey === undefined ? undefined : publishFingerprint(request);
     if (fingerprint !== undefined) {
       const original = this.idempotency.lookup(request.publisher, request.idempotencyKey!, fingerprint);
-      if (original !== undefined) return { event: original, duplicate: true };
+      if (original !== undefined) {
+        // The fingerprint matched: the original's topics, type and data are this request's.
+        const { topics, type, data } = request;
+        return { event: createBusEvent({ ...original, topics, type, data }), duplicate: true };
+      }
     }
     const now = this.clock();
     const idParts = this.ids.next();
     const event = createBusEvent({ idParts, topics: request.topics, type: request.type, data: request.data, publishedAt: now });
     this.head = idParts;
     for (const topic of event.topics) this.record(topic, event, now);
-    if (fingerprint !== undefined) this.idempotency.remember(request.publisher, request.idempotencyKey!, fingerprint, event);
+    if (fingerprint !== undefined)
+      this.idempotency.remember(request.publisher, request.idempotencyKey!, fingerprint, { idParts, publishedAt: now });
     const delivered = this.fanout.dispatch(event);
     this.options.onDispatch?.(delivered, performance.now() - started);
     return { event, duplicate: false };

@@ -86,7 +86,7 @@ end
 redis.call('HSET', KEYS[1], 'last', id)
 if held ~= 0 then redis.call('HINCRBY', KEYS[1], 'held', held) end
 if idem then
-  redis.call('SET', idem, ARGV[9] .. '\\n' .. id .. '\\n' .. ARGV[8] .. '\\n' .. ARGV[6] .. '\\n' .. ARGV[7], 'PX', ARGV[10])
+  redis.call('SET', idem, ARGV[9] .. '\\n' .. id, 'PX', ARGV[10])
 end
 return {1, id, redis.call('ZCARD', KEYS[2])}
 `;

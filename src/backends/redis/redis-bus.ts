@@ -217,11 +217,13 @@ export class RedisBus implements EventBus {
     ];
     const [fresh, value, topicCount] = await this.store(args);
     if (fresh === 0) {
-      const [seenFingerprint, id, seenTopics, type, data] = value.split('\n') as [string, string, string, string, string];
+      // `fingerprint\nid` (keys written before also carry the event after them: ignored).
+      const [seenFingerprint, id] = value.split('\n') as [string, string];
       if (seenFingerprint !== fingerprint) {
         throw new ConflictError('idempotency_key_reused', 'This idempotency key was already used for a different event.');
       }
-      return { event: toEvent(id, seenTopics, type, data), duplicate: true };
+      // The fingerprint matched: the original's topics, type and data are this request's.
+      return { event: toEvent(id, topics, request.type, request.data), duplicate: true };
     }
     const event = toEvent(value, topics, request.type, request.data);
     if (compareEventIds(event.idParts, this.known) > 0) this.known = event.idParts;

@@ -63,10 +63,7 @@ CREATE TABLE idempotency (
   expires_at INTEGER NOT NULL,
   ms INTEGER NOT NULL,
   seq INTEGER NOT NULL,
-  published_at INTEGER NOT NULL,
-  type TEXT NOT NULL,
-  data TEXT NOT NULL,
-  topics TEXT NOT NULL
+  published_at INTEGER NOT NULL
 );
 CREATE TABLE families (
   id TEXT NOT NULL UNIQUE,

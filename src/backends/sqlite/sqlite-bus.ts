@@ -121,10 +121,13 @@ export class SqliteBus implements EventBus {
       throw new ConflictError('idempotency_key_reused', 'This idempotency key was already used for a different event.');
     }
     if (result.kind === 'duplicate') {
-      const { ms, seq, topics, type, data, publishedAt } = result.event;
+      const idParts = { ms: result.ms, seq: result.seq };
       // The retry of a publish whose answer was lost with the writer: its event may never have gone out.
-      if (this.mayHoldUndispatched) this.dispatchStored({ ms, seq }, true);
-      return { event: createBusEvent({ idParts: { ms, seq }, topics, type, data, publishedAt }), duplicate: true };
+      if (this.mayHoldUndispatched) this.dispatchStored(idParts, true);
+      // The fingerprint matched, so the original's topics, type and data are this request's: the
+      // store keeps only the key's id, and a publisher sending a fresh key each time fills no disk.
+      const { topics, type, data } = request;
+      return { event: createBusEvent({ idParts, topics, type, data, publishedAt: result.publishedAt }), duplicate: true };
     }
     const idParts = { ms: result.ms, seq: result.seq };
     if (this.mayHoldUndispatched) this.mayHoldUndispatched = !this.dispatchStored(idParts, false);

@@ -216,18 +216,11 @@ export class StoreWriter {
             ms: number;
             seq: number;
             published_at: number;
-            topics: string;
-            type: string;
-            data: string;
           }
         | undefined;
       if (seen !== undefined && seen.expires_at > a.now) {
         if (seen.fingerprint !== a.idempotency.fingerprint) return { kind: 'conflict' };
-        const topics = JSON.parse(seen.topics) as string[];
-        return {
-          kind: 'duplicate',
-          event: { ms: seen.ms, seq: seen.seq, publishedAt: seen.published_at, topics, type: seen.type, data: seen.data },
-        };
+        return { kind: 'duplicate', ms: seen.ms, seq: seen.seq, publishedAt: seen.published_at };
       }
       replacing = seen !== undefined;
     }
@@ -261,7 +254,7 @@ export class StoreWriter {
     }
     if (a.idempotency !== undefined && limits.idempotencyMaxKeys > 0) {
       const k = a.idempotency;
-      this.q.rememberKey.run(k.key, k.fingerprint, k.expiresAt, id.ms, id.seq, a.now, a.type, a.data, topics);
+      this.q.rememberKey.run(k.key, k.fingerprint, k.expiresAt, id.ms, id.seq, a.now);
       if (!replacing) this.idempotencyCount++;
       while (this.idempotencyCount > limits.idempotencyMaxKeys) {
         this.q.forgetOldestKey.run();
@@ -396,11 +389,8 @@ function prepare(db: Database) {
     deleteTopicEvents: s('DELETE FROM topic_events WHERE topic_id = ?'),
     oldestOfTopic: s('SELECT n FROM topic_events WHERE topic_id = ? ORDER BY n LIMIT ?'),
     eventsOfTopic: s('SELECT n FROM topic_events WHERE topic_id = ?'),
-    idempotencyByKey: s('SELECT fingerprint, expires_at, ms, seq, published_at, topics, type, data FROM idempotency WHERE key = ?'),
-    rememberKey: s(
-      `INSERT OR REPLACE INTO idempotency (key, fingerprint, expires_at, ms, seq, published_at, type, data, topics)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
+    idempotencyByKey: s('SELECT fingerprint, expires_at, ms, seq, published_at FROM idempotency WHERE key = ?'),
+    rememberKey: s('INSERT OR REPLACE INTO idempotency (key, fingerprint, expires_at, ms, seq, published_at) VALUES (?, ?, ?, ?, ?, ?)'),
     forgetOldestKey: s('DELETE FROM idempotency WHERE rowid = (SELECT min(rowid) FROM idempotency)'),
     oldestKeys: s('SELECT rowid, expires_at FROM idempotency ORDER BY rowid LIMIT ?'),
     forgetKey: s('DELETE FROM idempotency WHERE rowid = ?'),

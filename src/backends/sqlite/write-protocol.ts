@@ -5,16 +5,6 @@
  * them in order. Times are passed in (`now`), so the server's injected clock rules the writer too.
  */
 
-/** An event as stored: everything needed to rebuild its `BusEvent`. */
-interface StoredEvent {
-  readonly ms: number;
-  readonly seq: number;
-  readonly publishedAt: number;
-  readonly topics: readonly string[];
-  readonly type: string;
-  readonly data: string;
-}
-
 interface StoreLimits {
   /** Events kept per topic (`HISTORY_SIZE`). */
   readonly historySize: number;
@@ -48,7 +38,8 @@ export interface WriteOps {
     };
     result:
       | { readonly kind: 'stored'; readonly ms: number; readonly seq: number }
-      | { readonly kind: 'duplicate'; readonly event: StoredEvent }
+      /** The key was used for the same request: its event's id and time (the rest is the request's, as the fingerprint says). */
+      | { readonly kind: 'duplicate'; readonly ms: number; readonly seq: number; readonly publishedAt: number }
       | { readonly kind: 'conflict' };
   };
   /** Drops events published at or before `cutoff`, and expired idempotency keys; at most `limit` rows of each. */

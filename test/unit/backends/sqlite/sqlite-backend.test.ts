@@ -248,6 +248,22 @@ describe('the SQLite backend (STORE=sqlite)', () => {
       expect(again.event.id).to.not.equal(first.event.id);
       expect((await backend.bus.publish(request(['a'], { idempotencyKey: 'k3' }))).duplicate).to.equal(true);
     });
+
+    it('keeps no copy of the event per idempotency key: fresh keys with large events stay within HISTORY_MAX_BYTES on disk', async () => {
+      const backend = await open({ HISTORY_MAX_BYTES: String(2 ** 20) });
+      const data = JSON.stringify('k'.repeat(16 * 1024));
+      const published = [];
+      for (let i = 0; i < 2000; i++) published.push(backend.bus.publish(request([`t/${i % 50}`], { idempotencyKey: `key-${i}`, data })));
+      const events = await Promise.all(published);
+      // 2,000 keys of 16 KiB events: 32 MiB if each key kept its event, 1 MiB of history if none does.
+      const onDisk = ['', '-wal'].reduce((sum, suffix) => sum + statSync(`${settings().store.file}${suffix}`).size, 0);
+      expect(onDisk).to.be.below(12 * 2 ** 20);
+      // A retry of the first, long trimmed from history, is still known, with its id and its request's content.
+      const retried = await backend.bus.publish(request(['t/0'], { idempotencyKey: 'key-0', data }));
+      expect(retried.duplicate).to.equal(true);
+      expect(retried.event.id).to.equal(events[0]!.event.id);
+      expect(retried.event.data).to.equal(data);
+    });
   });
 
   describe('replay', () => {
