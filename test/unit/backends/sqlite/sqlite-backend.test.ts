@@ -6,12 +6,13 @@ import { RevocationList } from '../../../../src/auth/revocations.js';
 import type { Backend, BackendDeps } from '../../../../src/backends/backend.js';
 import { openSqliteBackend, type SqliteBackendSettings } from '../../../../src/backends/sqlite/sqlite-backend.js';
 import { terminateWriterThread } from '../../../../src/backends/sqlite/writer-connection.js';
-import type { BusEvent, PublishRequest, ReplayResult } from '../../../../src/bus/event-bus.js';
+import type { BusEvent, PublishRequest } from '../../../../src/bus/event-bus.js';
 import { formatEventId, parseEventId, compareEventIds } from '../../../../src/bus/event-id.js';
 import { ConfigError } from '../../../../src/config.js';
 import { parseSelector } from '../../../../src/topics/selector.js';
 import { rejection } from '../../../helpers/errors.js';
 import { backendDeps } from '../../../helpers/backend-deps.js';
+import { publishRequest as request, replayedIds as idsOf } from '../../../helpers/bus-requests.js';
 import { sqliteSettings, storeDir } from '../../../helpers/sqlite.js';
 
 /** The same SSE frames, byte for byte, one per topic. */
@@ -20,17 +21,6 @@ const sameFrames = (a: BusEvent, b: BusEvent) =>
 
 const T0 = 1_700_000_000_000;
 const all = [parseSelector('**')];
-const request = (topics: string[], extra: Partial<PublishRequest> = {}): PublishRequest => ({
-  topics,
-  type: 'message',
-  data: JSON.stringify({ topics }),
-  publisher: 'p',
-  ...extra,
-});
-const idsOf = (result: ReplayResult) => {
-  if (result.kind !== 'events') throw new Error(`expected events, got a reset (${result.reason})`);
-  return result.events.map((event) => event.id);
-};
 
 describe('the SQLite backend (STORE=sqlite)', () => {
   let place: ReturnType<typeof storeDir>;

@@ -6,24 +6,13 @@ import { StorageUnavailableError } from '../../../../src/backends/sqlite/storage
 import { openStoreFile, type StoreFile } from '../../../../src/backends/sqlite/store-file.js';
 import { WriterConnection } from '../../../../src/backends/sqlite/writer-connection.js';
 import type { Backend } from '../../../../src/backends/backend.js';
-import type { BusEvent, PublishRequest, ReplayResult } from '../../../../src/bus/event-bus.js';
+import type { BusEvent } from '../../../../src/bus/event-bus.js';
 import { EARLIEST } from '../../../../src/bus/event-bus.js';
 import { parseSelector } from '../../../../src/topics/selector.js';
 import { backendDeps } from '../../../helpers/backend-deps.js';
+import { publishRequest as request, replayedIds as idsOf } from '../../../helpers/bus-requests.js';
 import { rejection } from '../../../helpers/errors.js';
 import { sqliteSettings, storeDir } from '../../../helpers/sqlite.js';
-
-const request = (topics: string[], extra: Partial<PublishRequest> = {}): PublishRequest => ({
-  topics,
-  type: 'message',
-  data: JSON.stringify({ topics }),
-  publisher: 'p',
-  ...extra,
-});
-const idsOf = (result: ReplayResult) => {
-  if (result.kind !== 'events') throw new Error(`expected events, got a reset (${result.reason})`);
-  return result.events.map((event) => event.id);
-};
 
 describe('SqliteBus: what the writer thread and the reader do at the same time', () => {
   let place: ReturnType<typeof storeDir>;
